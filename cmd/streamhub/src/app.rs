@@ -1,0 +1,63 @@
+//! [`Application`]: a bound listener plus everything built from the configuration.
+
+use std::{future::Future, net::SocketAddr};
+
+use anyhow::Context as _;
+use streamhub_conf::Config;
+use streamhub_data::Data;
+use streamhub_server::Services;
+use streamhub_service::StreamingService;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+/// The whole server, built and bound but not yet serving.
+#[derive(Debug)]
+pub struct Application {
+    config: Config,
+    listener: TcpListener,
+    data: Data,
+    services: Services,
+    stopping: CancellationToken,
+}
+
+impl Application {
+    /// Binds `server.grpc.addr`, opens the data layer and builds every service.
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let addr = config.server.grpc.addr;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("server.grpc.addr: cannot listen on {addr}"))?;
+        let data = Data::open(&config.data).await?;
+        // Cancelled by the server when shutdown starts; everything long-lived watches it.
+        let stopping = CancellationToken::new();
+        let services = Services::new(StreamingService::new());
+        Ok(Self {
+            config,
+            listener,
+            data,
+            services,
+            stopping,
+        })
+    }
+
+    /// The address the server listens on (useful when the config asked for port 0).
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, shuts down gracefully and closes the database.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let served = streamhub_server::run(
+            self.listener,
+            &self.config.server.grpc,
+            self.services,
+            self.stopping,
+            shutdown,
+        )
+        .await;
+        self.data.close().await;
+        served?;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}

@@ -1,0 +1,183 @@
+//! The real executable: config file plus environment override, SIGTERM, a bad config.
+
+use std::{
+    io::{BufRead as _, BufReader},
+    net::SocketAddr,
+    path::Path,
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use tonic::{Code, transport::Endpoint};
+use tonic_health::pb::{
+    HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
+};
+
+use crate::helpers::{WAIT, within};
+
+const BINARY: &str = env!("CARGO_BIN_EXE_streamhub");
+
+fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, yaml).expect("write the config file");
+    path
+}
+
+/// Reads the child's log until `listening on ADDR` and returns ADDR.
+fn listening_addr(child: &mut Child) -> SocketAddr {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (found, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if !sent && let Some(rest) = line.split("listening on ").nth(1) {
+                let addr = rest
+                    .split_whitespace()
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let _ = found.send(addr);
+                sent = true;
+            }
+            // Keep draining so the child never blocks on a full pipe.
+        }
+    });
+    let addr = receive
+        .recv_timeout(WAIT)
+        .expect("the server logs `listening on ADDR`");
+    addr.parse()
+        .expect("a socket address follows `listening on`")
+}
+
+fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the server did not exit in {WAIT:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    // 192.0.2.1 (TEST-NET-1) is never local: start-up only succeeds if the env override wins.
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "server:\n  grpc:\n    addr: 192.0.2.1:9000\n    shutdown_grace: 5s\n\
+             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+            db = data.join("streamhub.db").display(),
+            files = data.join("files").display(),
+        ),
+    );
+    let mut child = Command::new(BINARY)
+        .arg("-conf")
+        .arg(&config)
+        .env("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:0")
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the binary");
+    let addr = listening_addr(&mut child);
+    assert!(
+        addr.ip().is_loopback() && addr.port() != 0,
+        "listening on {addr}"
+    );
+    assert!(data.join("streamhub.db").is_file(), "database created");
+    assert!(data.join("files").is_dir(), "file store created");
+
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect");
+    let mut health = HealthClient::new(channel);
+    let status = health
+        .check(HealthCheckRequest::default())
+        .await
+        .expect("Check")
+        .into_inner()
+        .status();
+    assert_eq!(status, ServingStatus::Serving);
+    let mut updates = health
+        .watch(HealthCheckRequest::default())
+        .await
+        .expect("Watch")
+        .into_inner();
+    within("SERVING", updates.message())
+        .await
+        .expect("no error")
+        .expect("open");
+
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -TERM succeeded");
+
+    let flipped = within("NOT_SERVING", updates.message())
+        .await
+        .expect("no error")
+        .expect("open");
+    assert_eq!(flipped.status(), ServingStatus::NotServing);
+    let err = within("the Watch to end", updates.message())
+        .await
+        .expect_err("ends with a status");
+    assert_eq!(err.code(), Code::Unavailable);
+
+    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut child))
+        .await
+        .expect("wait task");
+    assert!(status.success(), "exit status {status}");
+}
+
+#[test]
+fn a_bad_config_stops_start_up_with_one_line_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        (
+            "server:\n  grpc:\n    addr: not-an-address\n",
+            "server.grpc.addr",
+        ),
+        ("server:\n  grpc:\n    adr: 127.0.0.1:0\n", "adr"),
+        (
+            "server:\n  grpc:\n    shutdown_grace: soon\n",
+            "server.grpc.shutdown_grace",
+        ),
+        ("server: [\n", "config.yaml"),
+        ("log:\n  format: xml\n", "log.format"),
+    ];
+    for (yaml, named) in cases {
+        let config = write_config(dir.path(), yaml);
+        let output = Command::new(BINARY)
+            .arg("-conf")
+            .arg(&config)
+            .output()
+            .expect("run the binary");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{yaml:?}: stderr {stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{yaml:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{yaml:?}: {stderr} should name {named}"
+        );
+    }
+
+    let output = Command::new(BINARY)
+        .arg("-conf")
+        .arg(dir.path().join("missing.yaml"))
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("missing.yaml"), "{stderr}");
+}

@@ -1,0 +1,90 @@
+//! `spawn_app`: starts the application on `127.0.0.1:0` with a fresh data directory and hands
+//! out connected clients. Every feature's tests start here.
+
+use std::{future::Future, time::Duration};
+
+use streamhub::Application;
+use streamhub_api::streaming::streaming_service_client::StreamingServiceClient;
+use streamhub_conf::Config;
+use tempfile::TempDir;
+use tokio::{sync::oneshot, task::JoinHandle};
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::pb::health_client::HealthClient;
+
+/// How long a test waits for an event before it fails.
+pub(crate) const WAIT: Duration = Duration::from_secs(10);
+
+/// A running application and what a test needs to talk to it.
+pub(crate) struct TestApp {
+    pub(crate) channel: Channel,
+    /// Holds the database and file store; removed when the test ends.
+    _data_dir: TempDir,
+    shutdown: Option<oneshot::Sender<()>>,
+    serving: Option<JoinHandle<anyhow::Result<()>>>,
+}
+
+/// Starts the application with the default configuration.
+pub(crate) async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Starts the application after `configure` has adjusted a test configuration whose data
+/// lives in a temporary directory.
+pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("create a temporary data directory");
+    let mut config = Config::default();
+    config.server.grpc.addr = "127.0.0.1:0".parse().expect("valid address");
+    config.server.grpc.shutdown_grace = Duration::from_secs(5);
+    config.data.database.source = format!(
+        "sqlite://{}",
+        data_dir.path().join("streamhub.db").display()
+    );
+    config.data.storage.root = data_dir.path().join("files");
+    configure(&mut config);
+
+    let app = Application::build(config)
+        .await
+        .expect("build the application");
+    let addr = app.local_addr().expect("listener address");
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run(async {
+        let _ = signal.await;
+    }));
+    let channel = Endpoint::from_shared(format!("http://{addr}"))
+        .expect("valid endpoint")
+        .connect()
+        .await
+        .expect("connect to the application");
+    TestApp {
+        channel,
+        _data_dir: data_dir,
+        shutdown: Some(shutdown),
+        serving: Some(serving),
+    }
+}
+
+impl TestApp {
+    pub(crate) fn streaming(&self) -> StreamingServiceClient<Channel> {
+        StreamingServiceClient::new(self.channel.clone())
+    }
+
+    pub(crate) fn health(&self) -> HealthClient<Channel> {
+        HealthClient::new(self.channel.clone())
+    }
+
+    /// Sends the shutdown signal; returns the server's completion, which the test awaits.
+    pub(crate) fn begin_shutdown(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        self.serving.take().expect("shutdown requested twice")
+    }
+}
+
+/// Awaits `future`, failing the test with `what` if it takes longer than [`WAIT`].
+pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    match tokio::time::timeout(WAIT, future).await {
+        Ok(value) => value,
+        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
+    }
+}

@@ -1,0 +1,10 @@
+//! The domain of streamhub, free of transport and storage.
+//!
+//! Rules are plain functions over plain types; shared live state (rooms, sessions, documents,
+//! the market, log followers) lives in hubs that own their tasks; storage is reached only
+//! through the repository traits declared here and implemented in `streamhub-data`. This crate
+//! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
+
+mod error;
+
+pub use error::{Error, Result};

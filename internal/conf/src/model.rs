@@ -1,0 +1,133 @@
+//! The configuration tree. Field docs are the reference; `configs/config.yaml` repeats them.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use serde::Deserialize;
+
+/// The whole configuration. Every section is optional in the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub server: ServerConf,
+    pub data: DataConf,
+    pub log: LogConf,
+}
+
+/// `server`: how the process listens.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerConf {
+    pub grpc: GrpcConf,
+}
+
+/// `server.grpc`: the gRPC listener and its HTTP/2 limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GrpcConf {
+    /// Address to listen on, `HOST:PORT`.
+    pub addr: SocketAddr,
+    /// Largest message the server accepts, in bytes; larger ones get `RESOURCE_EXHAUSTED`.
+    pub max_decoding_message_size: usize,
+    /// Largest message the server sends, in bytes.
+    pub max_encoding_message_size: usize,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`: open calls per connection.
+    pub max_concurrent_streams: u32,
+    /// Interval of HTTP/2 keepalive pings to each client.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub keepalive_interval: Duration,
+    /// How long a keepalive ping may go unanswered before the connection is closed.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub keepalive_timeout: Duration,
+    /// How long shutdown waits for open calls to finish before closing them.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for GrpcConf {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([0, 0, 0, 0], 9000)),
+            max_decoding_message_size: 4 * 1024 * 1024,
+            max_encoding_message_size: 4 * 1024 * 1024,
+            max_concurrent_streams: 256,
+            keepalive_interval: Duration::from_secs(30),
+            keepalive_timeout: Duration::from_secs(10),
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// `data`: where state lives.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DataConf {
+    pub database: DatabaseConf,
+    pub storage: StorageConf,
+}
+
+/// `data.database`: the SQL database.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConf {
+    /// Connection URL; `sqlite://PATH` creates the file (and its directory) on first start.
+    pub source: String,
+    /// Size of the connection pool.
+    pub max_connections: u32,
+    /// How long a statement waits for a lock held by another connection.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub busy_timeout: Duration,
+}
+
+impl Default for DatabaseConf {
+    fn default() -> Self {
+        Self {
+            source: "sqlite://data/streamhub.db".to_owned(),
+            max_connections: 8,
+            busy_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// `data.storage`: the file store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConf {
+    /// Directory holding uploaded files; created on first start.
+    pub root: PathBuf,
+}
+
+impl Default for StorageConf {
+    fn default() -> Self {
+        Self {
+            root: PathBuf::from("data/files"),
+        }
+    }
+}
+
+/// `log`: the process log.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConf {
+    /// Filter in `RUST_LOG` syntax (`info`, `streamhub=debug,info`); `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` for people, `json` for log collectors.
+    pub format: LogFormat,
+}
+
+impl Default for LogConf {
+    fn default() -> Self {
+        Self {
+            level: "info".to_owned(),
+            format: LogFormat::Text,
+        }
+    }
+}
+
+/// Output format of the process log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,0 +1,157 @@
+//! Loading configuration from files, directories and environment overrides.
+
+use std::{fs, path::Path, time::Duration};
+
+use streamhub_conf::{ConfError, Config, LogFormat};
+
+fn no_env() -> Vec<(String, String)> {
+    Vec::new()
+}
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+fn write(dir: &Path, name: &str, yaml: &str) -> std::path::PathBuf {
+    let path = dir.join(name);
+    fs::write(&path, yaml).expect("write config");
+    path
+}
+
+fn error_of(path: &Path, env: Vec<(String, String)>) -> String {
+    Config::load(path, env)
+        .expect_err("the configuration must be rejected")
+        .to_string()
+}
+
+#[test]
+fn the_shipped_config_documents_exactly_the_defaults() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/config.yaml");
+    let loaded = Config::load(&shipped, no_env()).expect("configs/config.yaml loads");
+    assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()));
+}
+
+#[test]
+fn a_directory_merges_its_yaml_files_in_name_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    write(
+        dir.path(),
+        "10-base.yaml",
+        "server:\n  grpc:\n    addr: 127.0.0.1:1000\nlog:\n  level: debug\n",
+    );
+    write(
+        dir.path(),
+        "20-site.yaml",
+        "server:\n  grpc:\n    addr: 127.0.0.1:2000\n",
+    );
+    write(dir.path(), "notes.txt", "not: [yaml");
+    let config = Config::load(dir.path(), no_env()).expect("directory loads");
+    assert_eq!(config.server.grpc.addr.to_string(), "127.0.0.1:2000");
+    assert_eq!(config.log.level, "debug");
+}
+
+#[test]
+fn environment_overrides_the_file_for_the_fixed_key_paths() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(
+        dir.path(),
+        "config.yaml",
+        "server:\n  grpc:\n    addr: 0.0.0.0:9000\n    shutdown_grace: 3s\nlog:\n  format: json\n",
+    );
+    let config = Config::load(
+        &file,
+        env(&[
+            ("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:9100"),
+            ("STREAMHUB__DATA__DATABASE__SOURCE", "sqlite:///tmp/x.db"),
+            ("STREAMHUB__DATA__STORAGE__ROOT", "/var/lib/streamhub/files"),
+            ("STREAMHUB__SERVER__GRPC__MAX_CONCURRENT_STREAMS", "7"),
+            ("UNRELATED", "ignored"),
+        ]),
+    )
+    .expect("loads");
+    assert_eq!(config.server.grpc.addr.to_string(), "127.0.0.1:9100");
+    assert_eq!(config.data.database.source, "sqlite:///tmp/x.db");
+    assert_eq!(
+        config.data.storage.root,
+        Path::new("/var/lib/streamhub/files")
+    );
+    assert_eq!(config.server.grpc.max_concurrent_streams, 7);
+    // Keys the environment does not touch keep the file's values.
+    assert_eq!(config.server.grpc.shutdown_grace, Duration::from_secs(3));
+    assert_eq!(config.log.format, LogFormat::Json);
+}
+
+#[test]
+fn unknown_keys_are_rejected_naming_the_section() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(dir.path(), "config.yaml", "server:\n  grpc:\n    adr: x\n");
+    let message = error_of(&file, no_env());
+    assert!(
+        message.contains("`adr`") && message.contains("server.grpc"),
+        "{message}"
+    );
+
+    let file = write(dir.path(), "config.yaml", "{}\n");
+    let message = error_of(&file, env(&[("STREAMHUB__SERVER__GRPC__PORT", "1")]));
+    assert!(message.contains("`port`"), "{message}");
+}
+
+#[test]
+fn bad_values_are_rejected_naming_the_key() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cases = [
+        ("server:\n  grpc:\n    addr: nowhere\n", "server.grpc.addr"),
+        (
+            "server:\n  grpc:\n    keepalive_interval: 0s\n",
+            "server.grpc.keepalive_interval",
+        ),
+        (
+            "server:\n  grpc:\n    shutdown_grace: later\n",
+            "server.grpc.shutdown_grace",
+        ),
+        (
+            "server:\n  grpc:\n    max_decoding_message_size: 0\n",
+            "server.grpc.max_decoding_message_size",
+        ),
+        (
+            "data:\n  database:\n    source: postgres://x\n",
+            "data.database.source",
+        ),
+        (
+            "data:\n  database:\n    max_connections: -1\n",
+            "data.database.max_connections",
+        ),
+        ("data:\n  storage:\n    root: ''\n", "data.storage.root"),
+        ("log:\n  format: xml\n", "log.format"),
+    ];
+    for (yaml, key) in cases {
+        let file = write(dir.path(), "config.yaml", yaml);
+        let message = error_of(&file, no_env());
+        assert!(
+            message.contains(key),
+            "{yaml:?} gave {message:?}, which does not name {key}"
+        );
+        assert!(!message.contains('\n'), "{message:?} must be one line");
+    }
+}
+
+#[test]
+fn unreadable_or_unparsable_files_are_named() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let missing = dir.path().join("missing.yaml");
+    let err = Config::load(&missing, no_env()).expect_err("missing file");
+    assert!(matches!(err, ConfError::Unreadable { .. }), "{err}");
+    assert!(err.to_string().contains("missing.yaml"), "{err}");
+
+    let broken = write(dir.path(), "broken.yaml", "server: [\n");
+    let message = error_of(&broken, no_env());
+    assert!(message.contains("broken.yaml"), "{message}");
+
+    let empty_dir = dir.path().join("empty");
+    fs::create_dir(&empty_dir).expect("mkdir");
+    let message = error_of(&empty_dir, no_env());
+    assert!(message.contains("no *.yaml"), "{message}");
+}

@@ -1,0 +1,327 @@
+//! Per-call policies wrapped around every RPC, where tonic falls short of the gRPC spec.
+//!
+//! - Once shutdown has started, new calls (but health checks) get `UNAVAILABLE`.
+//! - A client deadline (`grpc-timeout`) ends the whole call with `DEADLINE_EXCEEDED`, an open
+//!   response stream included; tonic only times the handler's future and calls it `CANCELLED`.
+//! - A message over the size limit gets `RESOURCE_EXHAUSTED`; tonic says `OUT_OF_RANGE`.
+//! - One log line per finished call: method, status code, duration, peer.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    pin::Pin,
+    task::{Context, Poll, ready},
+    time::Duration,
+};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue};
+use http_body::{Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+use tokio_util::sync::CancellationToken;
+use tonic::{Code, Status, body::Body, transport::server::TcpConnectInfo};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use crate::grpc_timeout;
+
+/// Installs [`CallService`] around the router.
+#[derive(Debug, Clone)]
+pub(crate) struct CallLayer {
+    stopping: CancellationToken,
+}
+
+impl CallLayer {
+    pub(crate) fn new(stopping: CancellationToken) -> Self {
+        Self { stopping }
+    }
+}
+
+impl<S> Layer<S> for CallLayer {
+    type Service = CallService<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        CallService {
+            inner,
+            stopping: self.stopping.clone(),
+        }
+    }
+}
+
+/// The service [`CallLayer`] builds.
+#[derive(Debug, Clone)]
+pub(crate) struct CallService<S> {
+    inner: S,
+    stopping: CancellationToken,
+}
+
+/// tonic starts its own `grpc-timeout` timer just before ours and turns its expiry into
+/// `CANCELLED`; ours ends this much earlier so that the spec's `DEADLINE_EXCEEDED` wins.
+const DEADLINE_LEAD: Duration = Duration::from_millis(1);
+
+type CallFuture<E> = Pin<Box<dyn Future<Output = Result<http::Response<Body>, E>> + Send>>;
+
+impl<S> Service<http::Request<Body>> for CallService<S>
+where
+    S: Service<http::Request<Body>, Response = http::Response<Body>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = S::Error;
+    type Future = CallFuture<S::Error>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let peer = request
+            .extensions()
+            .get::<TcpConnectInfo>()
+            .and_then(TcpConnectInfo::remote_addr);
+        let mut record = CallRecord::new(request.uri().path().to_owned(), peer);
+        let deadline = grpc_timeout::parse(request.headers())
+            .map(|timeout| Instant::now() + timeout.saturating_sub(DEADLINE_LEAD));
+
+        if self.stopping.is_cancelled() && !record.method.starts_with("/grpc.health.v1.Health/") {
+            record.code = Some(Code::Unavailable);
+            let response = Status::unavailable("server is shutting down").into_http();
+            return Box::pin(std::future::ready(Ok(observe(response, record, None))));
+        }
+
+        // The clone that was polled ready is the one that must be called.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        Box::pin(async move {
+            let handler = inner.call(request);
+            let response = match deadline {
+                None => handler.await?,
+                Some(deadline) => match tokio::time::timeout_at(deadline, handler).await {
+                    Ok(response) => response?,
+                    Err(_elapsed) => Status::deadline_exceeded("deadline exceeded").into_http(),
+                },
+            };
+            Ok(observe(response, record, deadline))
+        })
+    }
+}
+
+/// Applies the status rules to a trailers-only response and wraps the body of any other.
+fn observe(
+    mut response: http::Response<Body>,
+    mut record: CallRecord,
+    deadline: Option<Instant>,
+) -> http::Response<Body> {
+    if let Some(code) = spec_status(response.headers_mut()) {
+        record.code = Some(code);
+    }
+    response.map(|inner| {
+        Body::new(CallBody {
+            inner,
+            deadline: deadline.map(tokio::time::sleep_until),
+            record,
+            finished: false,
+        })
+    })
+}
+
+/// Reads the `grpc-status` of `headers` (trailers, or the headers of a trailers-only
+/// response), turning tonic's `OUT_OF_RANGE` for an oversized message into the spec's
+/// `RESOURCE_EXHAUSTED`.
+fn spec_status(headers: &mut HeaderMap) -> Option<Code> {
+    let status = Status::from_header_map(headers)?;
+    let over_limit = status.code() == Code::OutOfRange
+        && (status
+            .message()
+            .starts_with("Error, decoded message length too large")
+            || status
+                .message()
+                .starts_with("Error, encoded message length too large"));
+    if !over_limit {
+        return Some(status.code());
+    }
+    headers.insert(
+        "grpc-status",
+        HeaderValue::from(Code::ResourceExhausted as i32),
+    );
+    Some(Code::ResourceExhausted)
+}
+
+pin_project_lite::pin_project! {
+    /// A response body that ends the call at its deadline and records its final status.
+    struct CallBody {
+        #[pin]
+        inner: Body,
+        #[pin]
+        deadline: Option<Sleep>,
+        record: CallRecord,
+        finished: bool,
+    }
+}
+
+impl http_body::Body for CallBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        if *this.finished {
+            return Poll::Ready(None);
+        }
+        if let Some(deadline) = this.deadline.as_pin_mut()
+            && deadline.poll(cx).is_ready()
+        {
+            *this.finished = true;
+            this.record.code = Some(Code::DeadlineExceeded);
+            let mut trailers = HeaderMap::new();
+            // A fixed, valid status always encodes; the error case cannot happen.
+            let _ = Status::deadline_exceeded("deadline exceeded").add_header(&mut trailers);
+            return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
+        }
+        let frame = match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => frame,
+            Some(Err(status)) => {
+                this.record.code = Some(status.code());
+                return Poll::Ready(Some(Err(status)));
+            }
+            None => {
+                *this.finished = true;
+                return Poll::Ready(None);
+            }
+        };
+        match frame.into_trailers() {
+            Ok(mut trailers) => {
+                *this.finished = true;
+                this.record.code = spec_status(&mut trailers);
+                Poll::Ready(Some(Ok(Frame::trailers(trailers))))
+            }
+            Err(data) => Poll::Ready(Some(Ok(data))),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.finished || self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One call's facts, logged once when the call is over (its body or future dropped).
+#[derive(Debug)]
+struct CallRecord {
+    method: String,
+    peer: Option<SocketAddr>,
+    started: std::time::Instant,
+    code: Option<Code>,
+}
+
+impl CallRecord {
+    fn new(method: String, peer: Option<SocketAddr>) -> Self {
+        Self {
+            method,
+            peer,
+            started: std::time::Instant::now(),
+            code: None,
+        }
+    }
+}
+
+impl Drop for CallRecord {
+    fn drop(&mut self) {
+        // No status seen means the client went away before the server finished.
+        let code = self.code.unwrap_or(Code::Cancelled);
+        let peer = self
+            .peer
+            .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
+        tracing::info!(
+            target: "streamhub::rpc",
+            method = %self.method,
+            code = ?code,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            peer = %peer,
+            "rpc finished"
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+
+    use super::*;
+
+    /// A router stand-in that answers every call with OK.
+    #[derive(Clone)]
+    struct AlwaysOk;
+
+    impl Service<http::Request<Body>> for AlwaysOk {
+        type Response = http::Response<Body>;
+        type Error = Infallible;
+        type Future = std::future::Ready<Result<http::Response<Body>, Infallible>>;
+
+        fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _request: http::Request<Body>) -> Self::Future {
+            let mut response = http::Response::new(Body::empty());
+            response
+                .headers_mut()
+                .insert("grpc-status", HeaderValue::from(0));
+            std::future::ready(Ok(response))
+        }
+    }
+
+    async fn status_of(stopping: &CancellationToken, path: &str) -> Code {
+        let mut service = CallLayer::new(stopping.clone()).layer(AlwaysOk);
+        let request = http::Request::builder()
+            .uri(path)
+            .body(Body::empty())
+            .expect("valid request");
+        let response = service.call(request).await.expect("infallible");
+        Status::from_header_map(response.headers())
+            .expect("trailers-only response")
+            .code()
+    }
+
+    #[tokio::test]
+    async fn calls_are_refused_once_shutdown_started_except_health() {
+        let stopping = CancellationToken::new();
+        let listing = "/streaming.StreamingService/ListFiles";
+        let check = "/grpc.health.v1.Health/Check";
+        assert_eq!(status_of(&stopping, listing).await, Code::Ok);
+        stopping.cancel();
+        assert_eq!(status_of(&stopping, listing).await, Code::Unavailable);
+        assert_eq!(status_of(&stopping, check).await, Code::Ok);
+    }
+
+    #[test]
+    fn oversized_message_status_becomes_resource_exhausted() {
+        let mut headers = HeaderMap::new();
+        Status::out_of_range(
+            "Error, decoded message length too large: found 9 bytes, the limit is: 4 bytes",
+        )
+        .add_header(&mut headers)
+        .expect("encodable status");
+        assert_eq!(spec_status(&mut headers), Some(Code::ResourceExhausted));
+        assert_eq!(
+            Status::from_header_map(&headers).map(|s| s.code()),
+            Some(Code::ResourceExhausted)
+        );
+    }
+
+    #[test]
+    fn other_out_of_range_statuses_are_kept() {
+        let mut headers = HeaderMap::new();
+        Status::out_of_range("offset 10 is beyond the file size 4")
+            .add_header(&mut headers)
+            .expect("encodable status");
+        assert_eq!(spec_status(&mut headers), Some(Code::OutOfRange));
+    }
+}
