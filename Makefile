@@ -24,6 +24,10 @@ clippy:
 unit:
 	$(CARGO) test --workspace
 
+## bench: the benchmarks (release build); each prints its figures
+bench:
+	$(CARGO) bench -p streamhub
+
 ## fmt: format the code
 fmt:
 	$(CARGO) fmt --all

@@ -8,7 +8,7 @@ use streamhub_data::Data;
 use streamhub_server::Services;
 use streamhub_service::StreamingService;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 /// The whole server, built and bound but not yet serving.
 #[derive(Debug)]
@@ -18,6 +18,8 @@ pub struct Application {
     data: Data,
     services: Services,
     stopping: CancellationToken,
+    /// Background tasks of the hubs and repositories; they end when `stopping` fires.
+    tasks: TaskTracker,
 }
 
 impl Application {
@@ -30,13 +32,15 @@ impl Application {
         let data = Data::open(&config.data).await?;
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
-        let services = Services::new(StreamingService::new());
+        let tasks = TaskTracker::new();
+        let services = Services::new(StreamingService::new(stopping.clone()));
         Ok(Self {
             config,
             listener,
             data,
             services,
             stopping,
+            tasks,
         })
     }
 
@@ -47,14 +51,25 @@ impl Application {
 
     /// Serves until `shutdown` completes, shuts down gracefully and closes the database.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let grace = self.config.server.grpc.shutdown_grace;
         let served = streamhub_server::run(
             self.listener,
             &self.config.server.grpc,
             self.services,
-            self.stopping,
+            self.stopping.clone(),
             shutdown,
         )
         .await;
+        // The server cancels `stopping` when it shuts down; make sure it is cancelled on an
+        // error path too, then give background tasks the same grace as open calls.
+        self.stopping.cancel();
+        self.tasks.close();
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(?grace, "background tasks outlived the shutdown grace");
+        }
         self.data.close().await;
         served?;
         tracing::info!("stopped");

@@ -3,7 +3,9 @@
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
 mod status;
+mod stream;
 mod streaming;
 
 pub use status::to_status;
+pub use stream::{ResponseStream, until_stopped};
 pub use streaming::StreamingService;

@@ -4,9 +4,6 @@
 //! `UNIMPLEMENTED` naming the method, so clients generated against the full contract get a
 //! clear answer instead of a transport error.
 
-use std::pin::Pin;
-
-use futures_util::Stream;
 use streamhub_api::streaming::{
     BatchItem, BatchResult, ChatMessage, DeleteFileRequest, DeleteFileResponse, DocumentUpdate,
     EditOperation, FileChunk, FileRequest, GameAction, GameState, ListFilesRequest,
@@ -14,20 +11,23 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
+use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-/// A stream of responses as tonic wants it from a server-streaming handler.
-pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+use crate::stream::ResponseStream;
 
 /// The handler set of `streaming.StreamingService`.
-#[derive(Debug, Clone, Default)]
-#[non_exhaustive]
-pub struct StreamingService {}
+#[derive(Debug, Clone)]
+pub struct StreamingService {
+    /// Cancelled when shutdown starts; every long-lived stream ends on it.
+    #[allow(dead_code)] // read by the streaming features as they land
+    stopping: CancellationToken,
+}
 
 impl StreamingService {
-    /// Builds the handlers.
-    pub fn new() -> Self {
-        Self {}
+    /// Builds the handlers; `stopping` is the server's shutdown signal.
+    pub fn new(stopping: CancellationToken) -> Self {
+        Self { stopping }
     }
 }
 
