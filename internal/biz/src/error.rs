@@ -19,6 +19,6 @@ pub enum Error {
     #[error("slow consumer: more than {capacity} chat messages were waiting for this client")]
     CompatSlowConsumer { capacity: usize },
     /// A reply would exceed the largest message the server sends.
-    #[error("the reply would exceed {limit} bytes, the largest message the server sends")]
+    #[error("the joined data would exceed {limit} bytes, the most one reply can carry")]
     CompatReplyTooLarge { limit: usize },
 }
