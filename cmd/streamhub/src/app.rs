@@ -3,10 +3,10 @@
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
+use streamhub_biz::compat::ChatHub;
 use streamhub_conf::Config;
 use streamhub_data::Data;
 use streamhub_server::Services;
-use streamhub_biz::compat::ChatHub;
 use streamhub_service::{StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};

@@ -116,9 +116,8 @@ impl Shared {
     fn broadcast(&self, line: ChatLine) {
         let line = Arc::new(line);
         let mut members = self.lock();
-        members
-            .by_id
-            .retain(|_, mailbox| match mailbox.sender.try_send(Arc::clone(&line)) {
+        members.by_id.retain(
+            |_, mailbox| match mailbox.sender.try_send(Arc::clone(&line)) {
                 Ok(()) => true,
                 Err(TrySendError::Full(_)) => {
                     // Removing the mailbox drops its sender: the member's queue drains and
@@ -127,7 +126,8 @@ impl Shared {
                     false
                 }
                 Err(TrySendError::Closed(_)) => false,
-            });
+            },
+        );
     }
 }
 
@@ -177,7 +177,9 @@ impl Drop for ChatMember {
 fn unix_now() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| i64::try_from(since.as_secs()).unwrap_or(i64::MAX))
+        .map_or(0, |since| {
+            i64::try_from(since.as_secs()).unwrap_or(i64::MAX)
+        })
 }
 
 #[cfg(test)]
@@ -263,7 +265,10 @@ mod tests {
             matches!(err, Error::CompatSlowConsumer { capacity: 2 }),
             "{err:?}"
         );
-        assert!(slow.next_line().await.is_none(), "nothing after the cut-off");
+        assert!(
+            slow.next_line().await.is_none(),
+            "nothing after the cut-off"
+        );
     }
 
     #[tokio::test]

@@ -34,7 +34,11 @@ pub struct HelloworldService {
 }
 
 impl HelloworldService {
-    pub(crate) fn new(pace: Duration, max_message_bytes: usize, stopping: CancellationToken) -> Self {
+    pub(crate) fn new(
+        pace: Duration,
+        max_message_bytes: usize,
+        stopping: CancellationToken,
+    ) -> Self {
         Self {
             pace,
             max_joined_bytes: max_message_bytes.saturating_sub(DATA_FIELD_OVERHEAD),
@@ -87,8 +91,8 @@ impl all_stream_server_server::AllStreamServer for HelloworldService {
         // at once, and the call ends OK when the server has sent its five and the client has
         // half-closed. The requests are read alongside (and dropped) so that the half-close
         // is seen and a broken request stream ends the call.
-        let own = paced(compat::all_stream_replies(), self.pace)
-            .map(|data| Ok(AllStreamResp { data }));
+        let own =
+            paced(compat::all_stream_replies(), self.pace).map(|data| Ok(AllStreamResp { data }));
         let requests = request
             .into_inner()
             .filter_map(|request| ready(request.err().map(Err)));

@@ -4,9 +4,7 @@
 use std::time::Duration;
 
 use futures_util::StreamExt as _;
-use streamhub_api::proto::{
-    StreamPoint, StreamRequest, StreamResponse, stream_service_server,
-};
+use streamhub_api::proto::{StreamPoint, StreamRequest, StreamResponse, stream_service_server};
 use streamhub_biz::compat::{self, Point, RouteReplies};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
