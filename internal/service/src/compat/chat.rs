@@ -61,9 +61,9 @@ impl ChatCall {
     /// The next message for the client, reading its requests while there is none to send.
     async fn next_reply(&mut self) -> Option<Result<Message, Status>> {
         loop {
+            // Unbiased: in a busy conversation neither the client's own messages nor the
+            // lines for it may starve the other.
             tokio::select! {
-                // Queued lines go out first: a client that keeps sending still gets replies.
-                biased;
                 line = self.member.next_line() => {
                     return line.map(|line| {
                         line.map(|line: Arc<ChatLine>| message_of(&line)).map_err(to_status)
