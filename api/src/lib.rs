@@ -18,6 +18,65 @@ pub mod streaming {
     tonic::include_proto!("streaming");
 }
 
+// Compat: the seeds' other services (issue 9), served beside `StreamingService` so their
+// existing clients work unchanged. Each package keeps the seed's names and numbers.
+
+/// Package `chat`: seed 000's `ChatService`.
+pub mod chat {
+    #![allow(
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic,
+        rust_2018_idioms
+    )]
+    tonic::include_proto!("chat");
+}
+
+/// Package `proto`: seed 002's `StreamService` (List, Record, Route).
+pub mod proto {
+    #![allow(
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic,
+        rust_2018_idioms
+    )]
+    tonic::include_proto!("proto");
+}
+
+/// Package `service.v1`: seed 003's Chatify `Service`.
+pub mod service {
+    /// Package `service.v1`.
+    pub mod v1 {
+        #![allow(
+            unreachable_pub,
+            missing_debug_implementations,
+            clippy::all,
+            clippy::pedantic,
+            rust_2018_idioms
+        )]
+        tonic::include_proto!("service.v1");
+    }
+}
+
+/// Package `helloworld`: seed 004's `ServerStreamServer`, `ClientStreamServer` and
+/// `AllStreamServer`.
+pub mod helloworld {
+    #![allow(
+        unreachable_pub,
+        missing_debug_implementations,
+        clippy::all,
+        clippy::pedantic,
+        rust_2018_idioms
+    )]
+    tonic::include_proto!("helloworld");
+}
+
+/// The protobuf packages of the compat services, so the server can leave them out of
+/// reflection when `compat.enabled` is false.
+pub const COMPAT_PACKAGES: [&str; 4] = ["chat", "proto", "service.v1", "helloworld"];
+
 /// Encoded `FileDescriptorSet` of every proto in `api/proto` and the files they import.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/streamhub_descriptor.bin"));

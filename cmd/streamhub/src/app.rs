@@ -3,10 +3,11 @@
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
+use streamhub_biz::compat::ChatHub;
 use streamhub_conf::Config;
 use streamhub_data::Data;
 use streamhub_server::Services;
-use streamhub_service::StreamingService;
+use streamhub_service::{StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -33,7 +34,15 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let services = Services::new(StreamingService::new(stopping.clone()));
+        let mut services = Services::new(StreamingService::new(stopping.clone()));
+        if config.compat.enabled {
+            services = services.with_compat(CompatServices::new(
+                ChatHub::new(config.compat.chat_queue),
+                config.compat.pace,
+                config.server.grpc.max_encoding_message_size,
+                stopping.clone(),
+            ));
+        }
         Ok(Self {
             config,
             listener,

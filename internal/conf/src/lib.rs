@@ -6,9 +6,11 @@
 //! typo fails start-up instead of being ignored. [`Config::load`] turns every problem into one
 //! [`ConfError`] whose message names the key.
 
+mod compat;
 mod duration;
 mod load;
 mod model;
 
+pub use compat::CompatConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use model::*;

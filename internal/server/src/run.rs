@@ -2,9 +2,23 @@
 
 use std::future::Future;
 
-use streamhub_api::streaming::streaming_service_server::StreamingServiceServer;
+use prost::Message as _;
+use streamhub_api::{
+    chat::chat_service_server::ChatServiceServer,
+    helloworld::{
+        all_stream_server_server::AllStreamServerServer,
+        client_stream_server_server::ClientStreamServerServer,
+        server_stream_server_server::ServerStreamServerServer,
+    },
+    proto::stream_service_server::StreamServiceServer,
+    service::v1::service_server::ServiceServer,
+    streaming::streaming_service_server::StreamingServiceServer,
+};
 use streamhub_conf::GrpcConf;
-use streamhub_service::StreamingService;
+use streamhub_service::{
+    StreamingService,
+    compat::{ChatService, ChatifyService, CompatServices, HelloworldService, StreamService},
+};
 use tokio::{net::TcpListener, sync::oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{
@@ -20,20 +34,44 @@ use crate::{HealthService, call::CallLayer};
 #[non_exhaustive]
 pub struct Services {
     pub streaming: StreamingService,
+    /// The seeds' other services (issue 9); `None` when `compat.enabled` is false.
+    pub compat: Option<CompatServices>,
 }
 
 impl Services {
     /// Bundles the handlers.
     pub fn new(streaming: StreamingService) -> Self {
-        Self { streaming }
+        Self {
+            streaming,
+            compat: None,
+        }
+    }
+
+    /// Also serves the seeds' other services.
+    #[must_use]
+    pub fn with_compat(mut self, compat: CompatServices) -> Self {
+        self.compat = Some(compat);
+        self
     }
 }
+
+/// Names of the compat services, as health and reflection list them.
+const COMPAT_SERVICE_NAMES: [&str; 6] = [
+    ChatServiceServer::<ChatService>::NAME,
+    StreamServiceServer::<StreamService>::NAME,
+    ServiceServer::<ChatifyService>::NAME,
+    ServerStreamServerServer::<HelloworldService>::NAME,
+    ClientStreamServerServer::<HelloworldService>::NAME,
+    AllStreamServerServer::<HelloworldService>::NAME,
+];
 
 /// Why serving failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
     #[error("building the reflection service: {0}")]
     Reflection(#[from] tonic_reflection::server::Error),
+    #[error("reading the built-in descriptor set: {0}")]
+    Descriptors(#[from] prost::DecodeError),
     #[error("reading the listener address: {0}")]
     Listener(#[from] std::io::Error),
     #[error("serving: {0}")]
@@ -55,16 +93,25 @@ pub async fn run(
         .max_decoding_message_size(conf.max_decoding_message_size)
         .max_encoding_message_size(conf.max_encoding_message_size);
 
-    let served = [
+    let compat_enabled = services.compat.is_some();
+    let compat = CompatRoutes::new(services.compat, conf);
+
+    let mut served = vec![
         StreamingServiceServer::<StreamingService>::NAME,
         HealthServer::<HealthService>::NAME,
         tonic_reflection::pb::v1::server_reflection_server::SERVICE_NAME,
         tonic_reflection::pb::v1alpha::server_reflection_server::SERVICE_NAME,
     ];
+    if compat_enabled {
+        served.extend(COMPAT_SERVICE_NAMES);
+    }
     let health = HealthService::new(served, stopping.clone());
+    // Reflection lists every service of the descriptors it holds, so unserved compat
+    // packages are taken out rather than advertised.
+    let descriptors = served_descriptors(compat_enabled)?;
     let reflection = || {
         tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(streamhub_api::FILE_DESCRIPTOR_SET)
+            .register_file_descriptor_set(descriptors.clone())
             .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
             // Each version registers only itself; both are served, so both are described.
             .register_encoded_file_descriptor_set(tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET)
@@ -81,7 +128,13 @@ pub async fn run(
         .add_service(HealthServer::new(health.clone()))
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
-        .add_service(streaming);
+        .add_service(streaming)
+        .add_optional_service(compat.chat)
+        .add_optional_service(compat.stream)
+        .add_optional_service(compat.chatify)
+        .add_optional_service(compat.server_stream)
+        .add_optional_service(compat.client_stream)
+        .add_optional_service(compat.all_stream);
 
     tracing::info!("listening on {}", listener.local_addr()?);
     let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
@@ -110,4 +163,100 @@ pub async fn run(
         ),
     }
     Ok(())
+}
+
+/// The generated servers of the compat services, with the message size limits applied.
+struct CompatRoutes {
+    chat: Option<ChatServiceServer<ChatService>>,
+    stream: Option<StreamServiceServer<StreamService>>,
+    chatify: Option<ServiceServer<ChatifyService>>,
+    server_stream: Option<ServerStreamServerServer<HelloworldService>>,
+    client_stream: Option<ClientStreamServerServer<HelloworldService>>,
+    all_stream: Option<AllStreamServerServer<HelloworldService>>,
+}
+
+impl CompatRoutes {
+    fn new(compat: Option<CompatServices>, conf: &GrpcConf) -> Self {
+        let decode = conf.max_decoding_message_size;
+        let encode = conf.max_encoding_message_size;
+        let Some(compat) = compat else {
+            return Self {
+                chat: None,
+                stream: None,
+                chatify: None,
+                server_stream: None,
+                client_stream: None,
+                all_stream: None,
+            };
+        };
+        Self {
+            chat: Some(
+                ChatServiceServer::new(compat.chat)
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+            stream: Some(
+                StreamServiceServer::new(compat.stream)
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+            chatify: Some(
+                ServiceServer::new(compat.chatify)
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+            server_stream: Some(
+                ServerStreamServerServer::new(compat.helloworld.clone())
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+            client_stream: Some(
+                ClientStreamServerServer::new(compat.helloworld.clone())
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+            all_stream: Some(
+                AllStreamServerServer::new(compat.helloworld)
+                    .max_decoding_message_size(decode)
+                    .max_encoding_message_size(encode),
+            ),
+        }
+    }
+}
+
+/// streamhub's descriptor set, without the compat packages unless they are served.
+fn served_descriptors(compat_enabled: bool) -> Result<prost_types::FileDescriptorSet, ServerError> {
+    let mut set = prost_types::FileDescriptorSet::decode(streamhub_api::FILE_DESCRIPTOR_SET)?;
+    if !compat_enabled {
+        set.file
+            .retain(|file| !streamhub_api::COMPAT_PACKAGES.contains(&file.package()));
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn packages(set: &prost_types::FileDescriptorSet) -> Vec<&str> {
+        set.file.iter().map(|file| file.package()).collect()
+    }
+
+    #[test]
+    fn compat_packages_are_described_only_when_served() {
+        let served = served_descriptors(true).expect("the built-in set decodes");
+        for package in streamhub_api::COMPAT_PACKAGES {
+            assert!(
+                packages(&served).contains(&package),
+                "{package} missing from {:?}",
+                packages(&served)
+            );
+        }
+        let unserved = served_descriptors(false).expect("the built-in set decodes");
+        let left = packages(&unserved);
+        assert!(left.contains(&"streaming"), "{left:?}");
+        for package in streamhub_api::COMPAT_PACKAGES {
+            assert!(!left.contains(&package), "{package} still in {left:?}");
+        }
+    }
 }

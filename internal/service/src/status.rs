@@ -12,5 +12,9 @@ pub fn to_status(error: Error) -> Status {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")
         }
+        // compat (issue 9)
+        error @ (Error::CompatSlowConsumer { .. } | Error::CompatReplyTooLarge { .. }) => {
+            Status::resource_exhausted(error.to_string())
+        }
     }
 }

@@ -5,12 +5,19 @@ use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus}
 
 use crate::helpers::{spawn_app, within};
 
-const SERVED: [&str; 5] = [
+const SERVED: [&str; 11] = [
     "",
     "streaming.StreamingService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
+    // compat (issue 9): the seeds' other services
+    "chat.ChatService",
+    "proto.StreamService",
+    "service.v1.Service",
+    "helloworld.ServerStreamServer",
+    "helloworld.ClientStreamServer",
+    "helloworld.AllStreamServer",
 ];
 
 fn request(service: &str) -> HealthCheckRequest {

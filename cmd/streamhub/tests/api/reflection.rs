@@ -7,10 +7,16 @@ use tonic_reflection::pb::{v1, v1alpha};
 
 use crate::helpers::{TestApp, spawn_app};
 
-const SERVICES: [&str; 4] = [
+const SERVICES: [&str; 10] = [
+    "chat.ChatService",
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
+    "helloworld.AllStreamServer",
+    "helloworld.ClientStreamServer",
+    "helloworld.ServerStreamServer",
+    "proto.StreamService",
+    "service.v1.Service",
     "streaming.StreamingService",
 ];
 

@@ -1,0 +1,109 @@
+//! Seed 000's `chat.ChatService`: one bidirectional `Chat` whose every message goes to every
+//! connected client.
+//!
+//! The seed's bug was a server that stopped reading and closed the stream while its client
+//! still waited for replies. Here one response stream both reads the client's messages and
+//! delivers the conversation, so neither side waits for the other; a half-close leaves the
+//! conversation, and the call ends OK once every line already queued for this client
+//! (the echoes of its own messages included) has been delivered.
+
+use std::sync::Arc;
+
+use futures_util::{StreamExt as _, stream};
+use streamhub_api::chat::{Message, chat_service_server};
+use streamhub_biz::compat::{ChatHub, ChatLine, ChatMember};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status, Streaming};
+
+use crate::{
+    status::to_status,
+    stream::{ResponseStream, until_stopped},
+};
+
+/// The handler of `chat.ChatService`.
+#[derive(Debug, Clone)]
+pub struct ChatService {
+    hub: ChatHub,
+    stopping: CancellationToken,
+}
+
+impl ChatService {
+    pub(crate) fn new(hub: ChatHub, stopping: CancellationToken) -> Self {
+        Self { hub, stopping }
+    }
+}
+
+fn line_of(message: Message) -> ChatLine {
+    ChatLine {
+        user: message.user,
+        text: message.text,
+        timestamp: message.timestamp,
+    }
+}
+
+fn message_of(line: &ChatLine) -> Message {
+    Message {
+        user: line.user.clone(),
+        text: line.text.clone(),
+        timestamp: line.timestamp,
+    }
+}
+
+/// One client's call: its requests and its place in the conversation.
+struct ChatCall {
+    requests: Streaming<Message>,
+    member: ChatMember,
+    /// False once the client has half-closed.
+    reading: bool,
+}
+
+impl ChatCall {
+    /// The next message for the client, reading its requests while there is none to send.
+    async fn next_reply(&mut self) -> Option<Result<Message, Status>> {
+        loop {
+            // Unbiased: in a busy conversation neither the client's own messages nor the
+            // lines for it may starve the other.
+            tokio::select! {
+                line = self.member.next_line() => {
+                    return line.map(|line| {
+                        line.map(|line: Arc<ChatLine>| message_of(&line)).map_err(to_status)
+                    });
+                }
+                request = self.requests.next(), if self.reading => match request {
+                    Some(Ok(message)) => self.member.say(line_of(message)),
+                    Some(Err(status)) => return Some(Err(status)),
+                    None => {
+                        self.reading = false;
+                        self.member.leave();
+                    }
+                },
+            }
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl chat_service_server::ChatService for ChatService {
+    type ChatStream = ResponseStream<Message>;
+
+    async fn chat(
+        &self,
+        request: Request<Streaming<Message>>,
+    ) -> Result<Response<Self::ChatStream>, Status> {
+        // Joined before the response starts, so a client whose call is open receives every
+        // line said from then on.
+        let call = ChatCall {
+            requests: request.into_inner(),
+            member: self.hub.join(),
+            reading: true,
+        };
+        let replies = stream::unfold(Some(call), |call| async move {
+            let mut call = call?;
+            let reply = call.next_reply().await?;
+            // An error ends the call; dropping it leaves the conversation.
+            let next = reply.is_ok().then_some(call);
+            Some((reply, next))
+        });
+        Ok(Response::new(until_stopped(replies, self.stopping.clone())))
+    }
+}

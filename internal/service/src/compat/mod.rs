@@ -1,0 +1,92 @@
+//! The seeds' other services (issue 9), served beside `streaming.StreamingService` on the same
+//! port so clients generated from the seeds' protos work unchanged: seed 000's
+//! `chat.ChatService`, seed 002's `proto.StreamService`, seed 003's `service.v1.Service`
+//! (Chatify) and seed 004's three `helloworld` services. One file per seed; each only
+//! translates protobuf to the rules in `streamhub_biz::compat` and back.
+
+mod chat;
+mod chatify;
+mod helloworld;
+mod stream_service;
+
+use std::time::Duration;
+
+use futures_util::{Stream, StreamExt as _, stream};
+use streamhub_biz::compat::ChatHub;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+pub use chat::ChatService;
+pub use chatify::ChatifyService;
+pub use helloworld::HelloworldService;
+pub use stream_service::StreamService;
+
+/// The compat handlers, served together or not at all (`compat.enabled`).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct CompatServices {
+    pub chat: ChatService,
+    pub stream: StreamService,
+    pub chatify: ChatifyService,
+    pub helloworld: HelloworldService,
+}
+
+impl CompatServices {
+    /// Builds the handlers. `hub` is seed 000's conversation; `pace` separates the messages a
+    /// server stream generates by itself; `max_message_bytes` is the largest message the
+    /// server sends (a reply built from many requests must fit in it); `stopping` is the
+    /// server's shutdown signal.
+    pub fn new(
+        hub: ChatHub,
+        pace: Duration,
+        max_message_bytes: usize,
+        stopping: CancellationToken,
+    ) -> Self {
+        Self {
+            chat: ChatService::new(hub, stopping.clone()),
+            stream: StreamService::new(pace, stopping.clone()),
+            chatify: ChatifyService::new(stopping.clone()),
+            helloworld: HelloworldService::new(pace, max_message_bytes, stopping),
+        }
+    }
+}
+
+/// `items` as a stream with `pace` between consecutive items (none before the first). The
+/// seeds sleep a second here for demonstration; streamhub only pauses when configured to.
+fn paced<T: Send + 'static>(
+    items: impl Iterator<Item = T> + Send + 'static,
+    pace: Duration,
+) -> impl Stream<Item = T> + Send + 'static {
+    stream::iter(items.enumerate()).then(move |(index, item)| async move {
+        if index > 0 && !pace.is_zero() {
+            tokio::time::sleep(pace).await;
+        }
+        item
+    })
+}
+
+/// Reads a client stream to its half-close, handing each message to `on_message`; ends with
+/// `UNAVAILABLE` if shutdown starts first, so a client that never half-closes cannot hold
+/// the server open.
+async fn read_to_half_close<T, F>(
+    inbound: &mut Streaming<T>,
+    stopping: &CancellationToken,
+    mut on_message: F,
+) -> Result<(), Status>
+where
+    F: FnMut(T) -> Result<(), Status>,
+{
+    loop {
+        tokio::select! {
+            // A message already received is handled before the shutdown notice.
+            biased;
+            next = inbound.message() => match next? {
+                Some(message) => on_message(message)?,
+                None => return Ok(()),
+            },
+            () = stopping.cancelled() => {
+                return Err(Status::unavailable("server is shutting down"));
+            }
+        }
+    }
+}
