@@ -7,8 +7,10 @@
 //! [`ConfError`] whose message names the key.
 
 mod duration;
+mod edit;
 mod load;
 mod model;
 
+pub use edit::EditConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use model::*;

@@ -120,6 +120,7 @@ impl Config {
         if self.data.storage.root.as_os_str().is_empty() {
             return Err(bad("data.storage.root", "must not be empty"));
         }
+        self.edit.validate()?;
         Ok(())
     }
 }

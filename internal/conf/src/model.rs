@@ -11,6 +11,7 @@ pub struct Config {
     pub server: ServerConf,
     pub data: DataConf,
     pub log: LogConf,
+    pub edit: crate::EditConf,
 }
 
 /// `server`: how the process listens.

@@ -2,6 +2,7 @@
 //! biz results back, and nothing more. Field validation that needs no state happens in the
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
+mod edit;
 mod status;
 mod stream;
 mod streaming;
@@ -9,3 +10,8 @@ mod streaming;
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
 pub use streaming::StreamingService;
+
+/// A protobuf timestamp for a server clock reading.
+pub(crate) fn timestamp(at: std::time::SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(at)
+}
