@@ -1,11 +1,14 @@
 //! [`Application`]: a bound listener plus everything built from the configuration.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
-use streamhub_biz::compat::ChatHub;
-use streamhub_conf::Config;
-use streamhub_data::Data;
+use streamhub_biz::{
+    compat::ChatHub,
+    edit::{DocumentLimits, EditHub, EditLimits},
+};
+use streamhub_conf::{Config, EditConf};
+use streamhub_data::{Data, SqliteDocumentRepo};
 use streamhub_server::Services;
 use streamhub_service::{StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
@@ -34,7 +37,13 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let mut services = Services::new(StreamingService::new(stopping.clone()));
+        let edits = EditHub::new(
+            Arc::new(SqliteDocumentRepo::new(data.database())),
+            edit_limits(&config.edit),
+            stopping.clone(),
+            tasks.clone(),
+        );
+        let mut services = Services::new(StreamingService::new(stopping.clone(), edits));
         if config.compat.enabled {
             services = services.with_compat(CompatServices::new(
                 ChatHub::new(config.compat.chat_queue),
@@ -83,5 +92,16 @@ impl Application {
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+fn edit_limits(conf: &EditConf) -> EditLimits {
+    EditLimits {
+        document: DocumentLimits {
+            op_log: conf.op_log,
+            max_chars: conf.max_document_chars,
+        },
+        max_open_documents: conf.max_open_documents,
+        subscriber_queue: conf.subscriber_queue,
     }
 }

@@ -21,4 +21,25 @@ pub enum Error {
     /// A reply would exceed the largest message the server sends.
     #[error("the joined data would exceed {limit} bytes, the most one reply can carry")]
     CompatReplyTooLarge { limit: usize },
+    // Collaborative editing.
+    /// The client claims a revision the document has not reached.
+    #[error("base_revision {base} is ahead of the document's revision {current}")]
+    RevisionAhead { base: i64, current: i64 },
+    /// The operations since the client's revision are no longer kept.
+    #[error(
+        "base_revision {base} is older than the oldest revision the server can transform from ({oldest}); join again for a fresh snapshot"
+    )]
+    RevisionTooOld { base: i64, oldest: i64 },
+    /// The edit does not fit the text it was made against.
+    #[error("{0}")]
+    EditOutOfRange(crate::edit::ot::OtError),
+    /// The edit would make the document larger than allowed.
+    #[error("the document would grow to {chars} chars, over the limit of {limit}")]
+    DocumentTooLarge { chars: usize, limit: usize },
+    /// Too many documents are open.
+    #[error("too many open documents (limit {limit}); try again later")]
+    TooManyDocuments { limit: usize },
+    /// The stream did not keep up with the document's updates and was cut off.
+    #[error("slow consumer: the stream fell too far behind the document's updates")]
+    EditorTooSlow,
 }

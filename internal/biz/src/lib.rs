@@ -6,6 +6,7 @@
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
 pub mod compat;
+pub mod edit;
 mod error;
 
 pub use error::{Error, Result};

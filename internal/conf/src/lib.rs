@@ -8,9 +8,11 @@
 
 mod compat;
 mod duration;
+mod edit;
 mod load;
 mod model;
 
 pub use compat::CompatConf;
+pub use edit::EditConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use model::*;

@@ -121,6 +121,7 @@ impl Config {
             return Err(bad("data.storage.root", "must not be empty"));
         }
         self.compat.validate()?;
+        self.edit.validate()?;
         Ok(())
     }
 }

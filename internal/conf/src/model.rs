@@ -12,6 +12,7 @@ pub struct Config {
     pub data: DataConf,
     pub log: LogConf,
     pub compat: crate::CompatConf,
+    pub edit: crate::EditConf,
 }
 
 /// `server`: how the process listens.

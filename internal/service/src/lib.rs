@@ -3,6 +3,7 @@
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
 pub mod compat;
+mod edit;
 mod status;
 mod stream;
 mod streaming;
@@ -10,3 +11,8 @@ mod streaming;
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
 pub use streaming::StreamingService;
+
+/// A protobuf timestamp for a server clock reading.
+pub(crate) fn timestamp(at: std::time::SystemTime) -> prost_types::Timestamp {
+    prost_types::Timestamp::from(at)
+}

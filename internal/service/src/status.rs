@@ -8,6 +8,14 @@ use tonic::Status;
 pub fn to_status(error: Error) -> Status {
     match error {
         Error::ShuttingDown => Status::unavailable("server is shutting down"),
+        // Collaborative editing.
+        Error::RevisionAhead { .. } | Error::EditOutOfRange(_) => {
+            Status::invalid_argument(error.to_string())
+        }
+        Error::RevisionTooOld { .. } => Status::failed_precondition(error.to_string()),
+        Error::DocumentTooLarge { .. } | Error::TooManyDocuments { .. } | Error::EditorTooSlow => {
+            Status::resource_exhausted(error.to_string())
+        }
         Error::Storage(detail) => {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")

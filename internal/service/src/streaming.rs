@@ -11,23 +11,24 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
+use streamhub_biz::edit::EditHub;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::stream::ResponseStream;
+use crate::{edit, stream::ResponseStream};
 
 /// The handler set of `streaming.StreamingService`.
 #[derive(Debug, Clone)]
 pub struct StreamingService {
     /// Cancelled when shutdown starts; every long-lived stream ends on it.
-    #[allow(dead_code)] // read by the streaming features as they land
     stopping: CancellationToken,
+    edits: EditHub,
 }
 
 impl StreamingService {
     /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+    pub fn new(stopping: CancellationToken, edits: EditHub) -> Self {
+        Self { stopping, edits }
     }
 }
 
@@ -107,9 +108,10 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn collaborative_edit(
         &self,
-        _request: Request<Streaming<EditOperation>>,
+        request: Request<Streaming<EditOperation>>,
     ) -> Result<Response<Self::CollaborativeEditStream>, Status> {
-        Err(not_yet("CollaborativeEdit"))
+        let updates = edit::collaborative_edit(&self.edits, &self.stopping, request.into_inner());
+        Ok(Response::new(updates))
     }
 
     async fn get_data_stream(

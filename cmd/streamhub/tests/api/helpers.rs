@@ -34,6 +34,14 @@ pub(crate) async fn spawn_app() -> TestApp {
 /// lives in a temporary directory.
 pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
     let data_dir = tempfile::tempdir().expect("create a temporary data directory");
+    spawn_app_in(data_dir, configure).await
+}
+
+/// Starts the application on an existing data directory (to test what survives a restart).
+pub(crate) async fn spawn_app_in(
+    data_dir: TempDir,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::default();
     config.server.grpc.addr = "127.0.0.1:0".parse().expect("valid address");
     config.server.grpc.shutdown_grace = Duration::from_secs(5);
@@ -82,6 +90,20 @@ impl TestApp {
 
     pub(crate) fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel.clone())
+    }
+
+    /// Shuts the application down, waits for it, and hands back its data directory.
+    pub(crate) async fn stop(mut self) -> TempDir {
+        let stopped = self.begin_shutdown();
+        within("the application to stop", stopped)
+            .await
+            .expect("server task")
+            .expect("the server stops cleanly");
+        self.channel = Endpoint::from_static("http://[::1]:1").connect_lazy();
+        std::mem::replace(
+            &mut self._data_dir,
+            tempfile::tempdir().expect("placeholder directory"),
+        )
     }
 
     /// Sends the shutdown signal; returns the server's completion, which the test awaits.

@@ -3,6 +3,7 @@
 
 mod binary;
 mod compat;
+mod edit;
 mod health;
 mod helpers;
 mod limits;

@@ -1,0 +1,501 @@
+//! [`EditHub`]: the open documents, one actor task each.
+//!
+//! An actor owns its document's text, revision, operation log and subscribers, so edits to one
+//! document are serialised without a global lock while different documents proceed in
+//! parallel. The hub's map (a std mutex, never held across an await) only finds or starts
+//! actors. An actor loads its document on start, persists every edit before broadcasting it,
+//! and stops when its last subscriber leaves or the server shuts down.
+//!
+//! Queues: each actor's command queue is bounded and its senders wait (they are the editing
+//! streams themselves, so a busy document slows its own editors only). Each subscriber's update
+//! queue is bounded and never awaited: a subscriber whose queue is full is cut off
+//! ([`EditSession::was_cut_off`]) so that one slow reader never holds up the document.
+
+use std::{
+    collections::{BTreeMap, HashMap},
+    sync::{
+        Arc, Mutex, MutexGuard,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::SystemTime,
+};
+
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    document::{AppliedEdit, Document, DocumentLimits, EditRequest},
+    repo::DocumentRepo,
+};
+use crate::{Error, Result};
+
+/// Bounds of collaborative editing, from the `edit` config section.
+#[derive(Debug, Clone, Copy)]
+pub struct EditLimits {
+    pub document: DocumentLimits,
+    /// Documents open at once (`edit.max_open_documents`).
+    pub max_open_documents: usize,
+    /// Updates queued per subscriber before it is cut off (`edit.subscriber_queue`).
+    pub subscriber_queue: usize,
+}
+
+/// What a subscriber receives: the document after a change, or after presence changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DocumentUpdate {
+    pub document_id: String,
+    /// Who caused the update (the editor, or the user who joined or left).
+    pub user_id: String,
+    pub content: Arc<str>,
+    /// Sorted, without duplicates.
+    pub active_users: Vec<String>,
+    pub revision: i64,
+    /// The edit as applied; `None` for snapshots and presence changes.
+    pub edit: Option<AppliedEdit>,
+    pub timestamp: SystemTime,
+}
+
+/// Commands to a document actor; each waits for its answer.
+#[derive(Debug)]
+enum Command {
+    Join {
+        user_id: String,
+        reply: oneshot::Sender<Result<Joined>>,
+    },
+    Submit {
+        request: EditRequest,
+        reply: oneshot::Sender<Result<()>>,
+    },
+    Leave {
+        subscriber: u64,
+    },
+}
+
+#[derive(Debug)]
+struct Joined {
+    subscriber: u64,
+    snapshot: Arc<DocumentUpdate>,
+    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
+    cut_off: Arc<AtomicBool>,
+}
+
+/// A running actor as the hub's map knows it.
+#[derive(Debug, Clone)]
+struct ActorHandle {
+    generation: u64,
+    commands: mpsc::Sender<Command>,
+}
+
+#[derive(Debug)]
+struct HubInner {
+    actors: Mutex<HashMap<String, ActorHandle>>,
+    next_generation: AtomicU64,
+    repo: Arc<dyn DocumentRepo>,
+    limits: EditLimits,
+    stopping: CancellationToken,
+    tasks: TaskTracker,
+}
+
+/// The open documents. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct EditHub {
+    inner: Arc<HubInner>,
+}
+
+/// Capacity of an actor's command queue.
+const COMMAND_QUEUE: usize = 256;
+
+/// How often `join` retries when it meets an actor that was just stopping.
+const JOIN_ATTEMPTS: usize = 8;
+
+impl EditHub {
+    /// A hub whose actors run on `tasks` and stop when `stopping` fires.
+    pub fn new(
+        repo: Arc<dyn DocumentRepo>,
+        limits: EditLimits,
+        stopping: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                actors: Mutex::new(HashMap::new()),
+                next_generation: AtomicU64::new(0),
+                repo,
+                limits,
+                stopping,
+                tasks,
+            }),
+        }
+    }
+
+    /// Number of documents open now.
+    pub fn open_documents(&self) -> usize {
+        self.inner.actors().len()
+    }
+
+    /// Subscribes `user_id` to `document_id` (creating the document if it does not exist).
+    pub async fn join(&self, document_id: &str, user_id: &str) -> Result<EditSession> {
+        for _ in 0..JOIN_ATTEMPTS {
+            let actor = self.actor_for(document_id)?;
+            let (reply, answer) = oneshot::channel();
+            let command = Command::Join {
+                user_id: user_id.to_owned(),
+                reply,
+            };
+            if actor.commands.send(command).await.is_err() {
+                // The actor stopped between lookup and send; start a fresh one.
+                self.inner.forget(document_id, actor.generation);
+                continue;
+            }
+            let Ok(joined) = answer.await else {
+                // The actor stopped with our command still queued.
+                self.inner.forget(document_id, actor.generation);
+                continue;
+            };
+            let joined = joined?;
+            return Ok(EditSession {
+                document_id: document_id.to_owned(),
+                user_id: user_id.to_owned(),
+                subscriber: joined.subscriber,
+                commands: actor.commands,
+                snapshot: joined.snapshot,
+                updates: joined.updates,
+                cut_off: joined.cut_off,
+                stopping: self.inner.stopping.clone(),
+            });
+        }
+        Err(Error::ShuttingDown)
+    }
+
+    /// The running actor of `document_id`, started if there is none.
+    fn actor_for(&self, document_id: &str) -> Result<ActorHandle> {
+        if self.inner.stopping.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        let mut actors = self.inner.actors();
+        if let Some(actor) = actors.get(document_id) {
+            return Ok(actor.clone());
+        }
+        let limit = self.inner.limits.max_open_documents;
+        if actors.len() >= limit {
+            return Err(Error::TooManyDocuments { limit });
+        }
+        let (commands, queue) = mpsc::channel(COMMAND_QUEUE);
+        let actor = ActorHandle {
+            generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
+            commands,
+        };
+        actors.insert(document_id.to_owned(), actor.clone());
+        drop(actors);
+        let inner = Arc::clone(&self.inner);
+        let id = document_id.to_owned();
+        let generation = actor.generation;
+        self.inner
+            .tasks
+            .spawn(async move { run_actor(inner, id, generation, queue).await });
+        Ok(actor)
+    }
+}
+
+impl HubInner {
+    fn actors(&self) -> MutexGuard<'_, HashMap<String, ActorHandle>> {
+        // A panic while holding this lock cannot leave the map half-updated: every critical
+        // section is a single insert, remove or lookup.
+        self.actors
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Removes `id`'s entry if it still belongs to actor `generation`.
+    fn forget(&self, id: &str, generation: u64) {
+        let mut actors = self.actors();
+        if actors.get(id).is_some_and(|a| a.generation == generation) {
+            actors.remove(id);
+        }
+    }
+}
+
+/// One stream's membership of a document.
+#[derive(Debug)]
+pub struct EditSession {
+    document_id: String,
+    user_id: String,
+    subscriber: u64,
+    commands: mpsc::Sender<Command>,
+    snapshot: Arc<DocumentUpdate>,
+    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
+    cut_off: Arc<AtomicBool>,
+    stopping: CancellationToken,
+}
+
+impl EditSession {
+    pub fn document_id(&self) -> &str {
+        &self.document_id
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// The document as it was when this session joined.
+    pub fn snapshot(&self) -> Arc<DocumentUpdate> {
+        Arc::clone(&self.snapshot)
+    }
+
+    /// Applies `request` and returns once it is persisted and broadcast (the session's own
+    /// copy arrives through [`EditSession::next_update`]).
+    pub async fn submit(&self, request: EditRequest) -> Result<()> {
+        let (reply, answer) = oneshot::channel();
+        let sent = self.commands.send(Command::Submit { request, reply }).await;
+        match sent {
+            Ok(()) => answer.await.map_err(|_| self.gone())?,
+            Err(_) => Err(self.gone()),
+        }
+    }
+
+    /// Why the document no longer answers this session.
+    fn gone(&self) -> Error {
+        if self.cut_off.load(Ordering::Acquire) {
+            Error::EditorTooSlow
+        } else {
+            Error::ShuttingDown
+        }
+    }
+
+    /// An update already queued, without waiting.
+    pub fn try_next_update(&mut self) -> Option<Arc<DocumentUpdate>> {
+        self.updates.try_recv().ok()
+    }
+
+    /// The next update, or why there is none: [`Error::EditorTooSlow`] when this session was
+    /// cut off, [`Error::ShuttingDown`] when the document closed.
+    pub async fn next_update(&mut self) -> Result<Arc<DocumentUpdate>> {
+        self.updates.recv().await.ok_or_else(|| self.gone())
+    }
+}
+
+impl Drop for EditSession {
+    fn drop(&mut self) {
+        let leave = Command::Leave {
+            subscriber: self.subscriber,
+        };
+        if let Err(mpsc::error::TrySendError::Full(leave)) = self.commands.try_send(leave) {
+            // The actor is busy: hand the leave to a task so presence is still updated.
+            let commands = self.commands.clone();
+            let stopping = self.stopping.clone();
+            tokio::spawn(async move {
+                tokio::select! {
+                    _ = commands.send(leave) => {}
+                    () = stopping.cancelled() => {}
+                }
+            });
+        }
+    }
+}
+
+/// A subscriber as the actor keeps it.
+#[derive(Debug)]
+struct Subscriber {
+    user_id: String,
+    updates: mpsc::Sender<Arc<DocumentUpdate>>,
+    cut_off: Arc<AtomicBool>,
+}
+
+/// The state an actor owns.
+#[derive(Debug)]
+struct Actor {
+    id: String,
+    document: Document,
+    content: Arc<str>,
+    subscribers: BTreeMap<u64, Subscriber>,
+    next_subscriber: u64,
+    inner: Arc<HubInner>,
+}
+
+async fn run_actor(
+    inner: Arc<HubInner>,
+    id: String,
+    generation: u64,
+    mut queue: mpsc::Receiver<Command>,
+) {
+    let limits = inner.limits.document;
+    let loaded = inner.repo.load(&id, limits.op_log).await;
+    let document = match loaded {
+        Ok(Some(stored)) => Document::new(stored.text, stored.revision, stored.recent, limits),
+        Ok(None) => Document::new(String::new(), 0, Vec::new(), limits),
+        Err(err) => {
+            tracing::error!(document = %id, %err, "cannot load document");
+            inner.forget(&id, generation);
+            queue.close();
+            while let Some(command) = queue.recv().await {
+                refuse(command, || Error::Storage(err.to_string()));
+            }
+            return;
+        }
+    };
+    let mut actor = Actor {
+        content: Arc::from(document.text()),
+        id,
+        document,
+        subscribers: BTreeMap::new(),
+        next_subscriber: 0,
+        inner: Arc::clone(&inner),
+    };
+    loop {
+        let command = tokio::select! {
+            biased;
+            () = inner.stopping.cancelled() => break,
+            command = queue.recv() => command,
+        };
+        let Some(command) = command else { break };
+        if let Err(err) = actor.handle(command).await {
+            // Storage failed after the edit was applied in memory: drop this copy of the
+            // document so the next join reloads what is durable.
+            tracing::error!(document = %actor.id, %err, "closing document after a storage failure");
+            break;
+        }
+        if actor.subscribers.is_empty() {
+            let mut actors = inner.actors();
+            // Stop only with nothing queued; a command queued after this check meets a
+            // closed queue and its sender retries with a new actor.
+            if queue.is_empty() {
+                if actors
+                    .get(&actor.id)
+                    .is_some_and(|a| a.generation == generation)
+                {
+                    actors.remove(&actor.id);
+                }
+                queue.close();
+                break;
+            }
+        }
+    }
+    inner.forget(&actor.id, generation);
+    queue.close();
+    while let Ok(command) = queue.try_recv() {
+        refuse(command, || Error::ShuttingDown);
+    }
+}
+
+fn refuse(command: Command, error: impl Fn() -> Error) {
+    match command {
+        Command::Join { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Command::Submit { reply, .. } => {
+            let _ = reply.send(Err(error()));
+        }
+        Command::Leave { .. } => {}
+    }
+}
+
+impl Actor {
+    /// Handles one command. An error means the actor must stop (storage failed).
+    async fn handle(&mut self, command: Command) -> Result<()> {
+        match command {
+            Command::Join { user_id, reply } => {
+                let (updates, receiver) = mpsc::channel(self.inner.limits.subscriber_queue);
+                let cut_off = Arc::new(AtomicBool::new(false));
+                let subscriber = self.next_subscriber;
+                self.next_subscriber += 1;
+                self.subscribers.insert(
+                    subscriber,
+                    Subscriber {
+                        user_id: user_id.clone(),
+                        updates,
+                        cut_off: Arc::clone(&cut_off),
+                    },
+                );
+                let snapshot = self.update(&user_id, None);
+                let joined = Joined {
+                    subscriber,
+                    snapshot: Arc::clone(&snapshot),
+                    updates: receiver,
+                    cut_off,
+                };
+                if reply.send(Ok(joined)).is_err() {
+                    self.subscribers.remove(&subscriber);
+                    return Ok(());
+                }
+                self.broadcast_except(subscriber, snapshot);
+                Ok(())
+            }
+            Command::Submit { request, reply } => {
+                let applied = match self.document.submit(request, SystemTime::now()) {
+                    Ok(applied) => applied,
+                    Err(err) => {
+                        let _ = reply.send(Err(err));
+                        return Ok(());
+                    }
+                };
+                let keep = self.inner.limits.document.op_log;
+                let persisted = self
+                    .inner
+                    .repo
+                    .append(&self.id, self.document.text(), &applied, keep)
+                    .await;
+                if let Err(err) = persisted {
+                    let _ = reply.send(Err(Error::Storage(err.to_string())));
+                    return Err(err);
+                }
+                self.content = Arc::from(self.document.text());
+                let user_id = applied.user_id.clone();
+                let update = self.update(&user_id, Some(applied));
+                self.broadcast_except(u64::MAX, update);
+                let _ = reply.send(Ok(()));
+                Ok(())
+            }
+            Command::Leave { subscriber } => {
+                if let Some(gone) = self.subscribers.remove(&subscriber) {
+                    let update = self.update(&gone.user_id, None);
+                    self.broadcast_except(u64::MAX, update);
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn update(&self, user_id: &str, edit: Option<AppliedEdit>) -> Arc<DocumentUpdate> {
+        let mut active_users: Vec<String> = self
+            .subscribers
+            .values()
+            .map(|s| s.user_id.clone())
+            .collect();
+        active_users.sort();
+        active_users.dedup();
+        Arc::new(DocumentUpdate {
+            document_id: self.id.clone(),
+            user_id: user_id.to_owned(),
+            content: Arc::clone(&self.content),
+            active_users,
+            revision: self.document.revision(),
+            timestamp: edit.as_ref().map_or_else(SystemTime::now, |e| e.applied_at),
+            edit,
+        })
+    }
+
+    /// Sends `update` to every subscriber but `skip`, never waiting: a full queue cuts its
+    /// subscriber off, a closed one means it left; either way the others hear of it.
+    fn broadcast_except(&mut self, skip: u64, update: Arc<DocumentUpdate>) {
+        let mut gone = Vec::new();
+        for (&id, subscriber) in &self.subscribers {
+            if id == skip {
+                continue;
+            }
+            match subscriber.updates.try_send(Arc::clone(&update)) {
+                Ok(()) => {}
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    subscriber.cut_off.store(true, Ordering::Release);
+                    gone.push(id);
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
+            }
+        }
+        for id in gone {
+            if let Some(subscriber) = self.subscribers.remove(&id) {
+                // Dropping its sender ends the subscriber's stream; tell the rest.
+                let update = self.update(&subscriber.user_id, None);
+                self.broadcast_except(u64::MAX, update);
+            }
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! Collaborative editing: operational transformation, the document model, the document
+//! actors, and the storage trait they persist through.
+
+mod document;
+mod hub;
+pub mod ot;
+mod repo;
+
+pub use document::{AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp};
+pub use hub::{DocumentUpdate, EditHub, EditLimits, EditSession};
+pub use repo::{DocumentRepo, StoredDocument};

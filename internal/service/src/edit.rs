@@ -1,0 +1,270 @@
+//! `CollaborativeEdit`: protobuf <-> the edit hub, and the per-stream loop.
+//!
+//! Each stream gets one task that reads the client's operations and forwards the document's
+//! updates at the same time. Its output queue is small and the task waits on it, which is
+//! this client's own back-pressure: while it waits, the document keeps going and, if the
+//! client stays slow, the hub cuts the stream off with `RESOURCE_EXHAUSTED`.
+
+use streamhub_api::streaming as pb;
+use streamhub_biz::edit::{
+    AppliedEdit, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession, ot::TextOp,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+use crate::{
+    stream::{ResponseStream, until_stopped},
+    timestamp, to_status,
+};
+
+/// Updates buffered between the stream task and tonic.
+const OUTBOUND_QUEUE: usize = 32;
+
+/// Starts serving one `CollaborativeEdit` stream.
+pub(crate) fn collaborative_edit(
+    hub: &EditHub,
+    stopping: &CancellationToken,
+    inbound: Streaming<pb::EditOperation>,
+) -> ResponseStream<pb::DocumentUpdate> {
+    let (outbound, updates) = mpsc::channel(OUTBOUND_QUEUE);
+    let stream = EditStream {
+        hub: hub.clone(),
+        stopping: stopping.clone(),
+        outbound,
+    };
+    // Owned by the response stream: it ends when the client goes away (sends fail), when
+    // the client half-closes, or at shutdown.
+    tokio::spawn(stream.serve(inbound));
+    until_stopped(ReceiverStream::new(updates), stopping.clone())
+}
+
+/// What one inbound message asks for, validated for shape.
+#[derive(Debug)]
+enum Incoming {
+    Join,
+    Edit(EditRequest),
+}
+
+/// One inbound message with the identity it names.
+#[derive(Debug)]
+struct Message {
+    document_id: String,
+    user_id: String,
+    incoming: Incoming,
+}
+
+fn non_negative(field: &str, value: i64) -> Result<usize, Status> {
+    usize::try_from(value).map_err(|_| {
+        Status::invalid_argument(format!("{field} must not be negative (got {value})"))
+    })
+}
+
+impl TryFrom<pb::EditOperation> for Message {
+    type Error = Status;
+
+    fn try_from(op: pb::EditOperation) -> Result<Self, Status> {
+        if op.document_id.is_empty() {
+            return Err(Status::invalid_argument("document_id must not be empty"));
+        }
+        if op.user_id.is_empty() {
+            return Err(Status::invalid_argument("user_id must not be empty"));
+        }
+        let position = non_negative("position", op.position.into())?;
+        let length = non_negative("length", op.length.into())?;
+        if let Some(base) = op.base_revision {
+            non_negative("base_revision", base)?;
+        }
+        let kind = match op.operation_type.to_ascii_uppercase().as_str() {
+            "JOIN" => {
+                return Ok(Self {
+                    document_id: op.document_id,
+                    user_id: op.user_id,
+                    incoming: Incoming::Join,
+                });
+            }
+            "INSERT" => EditKind::Insert,
+            "DELETE" => EditKind::Delete,
+            "FORMAT" => EditKind::Format,
+            other => {
+                return Err(Status::invalid_argument(format!(
+                    "unknown operation_type {other:?}; expected JOIN, INSERT, DELETE or FORMAT"
+                )));
+            }
+        };
+        let (text_op, format) = match kind {
+            EditKind::Insert if op.content.is_empty() => {
+                return Err(Status::invalid_argument("INSERT needs non-empty content"));
+            }
+            EditKind::Insert => (TextOp::insert(position, op.content), String::new()),
+            EditKind::Delete => {
+                let count = if length > 0 {
+                    length
+                } else {
+                    op.content.chars().count()
+                };
+                if count == 0 {
+                    return Err(Status::invalid_argument(
+                        "DELETE needs length > 0 (or content, whose length is used)",
+                    ));
+                }
+                (TextOp::delete(position, count), String::new())
+            }
+            EditKind::Format if op.content.is_empty() => {
+                return Err(Status::invalid_argument(
+                    "FORMAT needs content naming the format",
+                ));
+            }
+            EditKind::Format => (TextOp::Noop, op.content),
+        };
+        Ok(Self {
+            document_id: op.document_id,
+            user_id: op.user_id.clone(),
+            incoming: Incoming::Edit(EditRequest {
+                user_id: op.user_id,
+                kind,
+                op: text_op,
+                format,
+                base_revision: op.base_revision,
+            }),
+        })
+    }
+}
+
+fn to_i32(n: usize) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
+fn applied_to_pb(document_id: &str, edit: &AppliedEdit) -> pb::EditOperation {
+    let (position, length, content) = match &edit.op {
+        TextOp::Insert { at, text } => (to_i32(*at), 0, text.clone()),
+        TextOp::Delete { at, len } => (to_i32(*at), to_i32(*len), String::new()),
+        TextOp::Noop => (0, 0, edit.format.clone()),
+    };
+    pb::EditOperation {
+        user_id: edit.user_id.clone(),
+        document_id: document_id.to_owned(),
+        operation_type: edit.kind.as_str().to_owned(),
+        position,
+        content,
+        base_revision: Some(edit.revision - 1),
+        length,
+    }
+}
+
+fn update_to_pb(update: &DocumentUpdate) -> pb::DocumentUpdate {
+    pb::DocumentUpdate {
+        document_id: update.document_id.clone(),
+        user_id: update.user_id.clone(),
+        content: update.content.to_string(),
+        active_users: update.active_users.clone(),
+        timestamp: Some(timestamp(update.timestamp)),
+        revision: update.revision,
+        operation: update
+            .edit
+            .as_ref()
+            .map(|edit| applied_to_pb(&update.document_id, edit)),
+    }
+}
+
+struct EditStream {
+    hub: EditHub,
+    stopping: CancellationToken,
+    outbound: mpsc::Sender<Result<pb::DocumentUpdate, Status>>,
+}
+
+impl EditStream {
+    async fn serve(self, inbound: Streaming<pb::EditOperation>) {
+        if let Err(status) = self.drive(inbound).await {
+            let _ = self.outbound.send(Err(status)).await;
+        }
+    }
+
+    async fn send(&self, update: &DocumentUpdate) -> Result<(), Status> {
+        self.outbound
+            .send(Ok(update_to_pb(update)))
+            .await
+            .map_err(|_| Status::cancelled("client went away"))
+    }
+
+    async fn drive(&self, mut inbound: Streaming<pb::EditOperation>) -> Result<(), Status> {
+        let first = tokio::select! {
+            message = inbound.message() => message?,
+            () = self.stopping.cancelled() => return Err(to_status(streamhub_biz::Error::ShuttingDown)),
+        };
+        let Some(first) = first else {
+            return Ok(());
+        };
+        let first = Message::try_from(first)?;
+        let mut session = self
+            .hub
+            .join(&first.document_id, &first.user_id)
+            .await
+            .map_err(to_status)?;
+        if let Incoming::Edit(request) = first.incoming {
+            session.submit(request).await.map_err(to_status)?;
+        } else {
+            self.send(&session.snapshot()).await?;
+        }
+        loop {
+            tokio::select! {
+                // Updates first: a stream's own edits then never outrun its own reading, so
+                // only a client that stops reading is cut off, not one that types fast.
+                biased;
+                () = self.stopping.cancelled() => {
+                    return Err(to_status(streamhub_biz::Error::ShuttingDown));
+                }
+                update = session.next_update() => {
+                    let update = update.map_err(to_status)?;
+                    self.send(&update).await?;
+                }
+                message = inbound.message() => {
+                    let Some(message) = message? else {
+                        // Half-close: deliver what is already queued, then leave with OK.
+                        while let Some(update) = session.try_next_update() {
+                            self.send(&update).await?;
+                        }
+                        return Ok(());
+                    };
+                    let message = Message::try_from(message)?;
+                    if message.document_id != session.document_id()
+                        || message.user_id != session.user_id()
+                    {
+                        return Err(Status::invalid_argument(format!(
+                            "this stream edits document {:?} as user {:?}; a message named document {:?} as user {:?}",
+                            session.document_id(),
+                            session.user_id(),
+                            message.document_id,
+                            message.user_id
+                        )));
+                    }
+                    self.handle(&mut session, message.incoming).await?;
+                }
+            }
+        }
+    }
+
+    async fn handle(&self, session: &mut EditSession, incoming: Incoming) -> Result<(), Status> {
+        match incoming {
+            Incoming::Join => {
+                // A JOIN on an open stream asks for a fresh snapshot: join anew (the old
+                // membership leaves when it is replaced).
+                let fresh = self
+                    .hub
+                    .join(session.document_id(), session.user_id())
+                    .await
+                    .map_err(to_status)?;
+                *session = fresh;
+                self.send(&session.snapshot()).await
+            }
+            Incoming::Edit(request) => session.submit(request).await.map_err(to_status),
+        }
+    }
+}
+
+impl std::fmt::Debug for EditStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EditStream").finish_non_exhaustive()
+    }
+}
