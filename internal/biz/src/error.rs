@@ -13,4 +13,18 @@ pub enum Error {
     /// Storage failed. The detail is for the log only: it may hold paths or SQL.
     #[error("storage failure: {0}")]
     Storage(String),
+
+    // --- market, sensors, batch (issue 5) ---
+    /// A GetStockPrices request breaks a rule; the message names the field and value.
+    #[error("{0}")]
+    InvalidStockRequest(String),
+    /// Subscribing would make the market simulate more symbols than it may.
+    #[error("the market already simulates its limit of {limit} symbols; try again later")]
+    MarketFull { limit: usize },
+    /// A sensor stream reported more distinct sensors than one stream may.
+    #[error("sensor_id: more than {limit} distinct sensors in one stream")]
+    TooManySensors { limit: usize },
+    /// A batch holds more items than one batch may.
+    #[error("more than {limit} items in one batch")]
+    BatchTooLarge { limit: usize },
 }

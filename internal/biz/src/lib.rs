@@ -5,6 +5,9 @@
 //! through the repository traits declared here and implemented in `streamhub-data`. This crate
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
+pub mod batch;
 mod error;
+pub mod market;
+pub mod sensors;
 
 pub use error::{Error, Result};

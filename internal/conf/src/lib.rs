@@ -6,9 +6,15 @@
 //! typo fails start-up instead of being ignored. [`Config::load`] turns every problem into one
 //! [`ConfError`] whose message names the key.
 
+mod batch;
 mod duration;
 mod load;
+mod market;
 mod model;
+mod sensors;
 
+pub use batch::BatchConf;
 pub use load::{ConfError, ENV_PREFIX};
+pub use market::MarketConf;
 pub use model::*;
+pub use sensors::{RangeConf, SensorsConf};

@@ -120,6 +120,57 @@ impl Config {
         if self.data.storage.root.as_os_str().is_empty() {
             return Err(bad("data.storage.root", "must not be empty"));
         }
+        self.validate_market_sensors_batch()?;
+        Ok(())
+    }
+
+    fn validate_market_sensors_batch(&self) -> Result<(), ConfError> {
+        let market = &self.market;
+        let sensors = &self.sensors;
+        let batch = &self.batch;
+        let positive = [
+            (
+                "market.max_symbols_per_request",
+                market.max_symbols_per_request,
+            ),
+            ("market.max_symbols", market.max_symbols),
+            ("sensors.max_sensors", sensors.max_sensors),
+            ("batch.max_item_bytes", batch.max_item_bytes),
+            ("batch.max_items", batch.max_items),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        if market.min_interval.is_zero() {
+            return Err(bad("market.min_interval", "must be longer than 0s"));
+        }
+        if market.default_interval < market.min_interval {
+            return Err(bad(
+                "market.default_interval",
+                format!(
+                    "{:?} is shorter than market.min_interval ({:?})",
+                    market.default_interval, market.min_interval
+                ),
+            ));
+        }
+        let ranges = [
+            ("sensors.temperature_range", sensors.temperature_range),
+            ("sensors.humidity_range", sensors.humidity_range),
+            ("sensors.pressure_range", sensors.pressure_range),
+        ];
+        for (key, range) in ranges {
+            if !(range.min.is_finite() && range.max.is_finite() && range.min <= range.max) {
+                return Err(bad(
+                    key,
+                    format!(
+                        "min {} and max {} must be finite with min <= max",
+                        range.min, range.max
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
 }

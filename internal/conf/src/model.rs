@@ -11,6 +11,9 @@ pub struct Config {
     pub server: ServerConf,
     pub data: DataConf,
     pub log: LogConf,
+    pub market: crate::MarketConf,
+    pub sensors: crate::SensorsConf,
+    pub batch: crate::BatchConf,
 }
 
 /// `server`: how the process listens.
