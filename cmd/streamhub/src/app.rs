@@ -3,7 +3,12 @@
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
-use streamhub_conf::Config;
+use streamhub_biz::{
+    batch::BatchLimits,
+    market::{Market, MarketLimits},
+    sensors::SensorLimits,
+};
+use streamhub_conf::{BatchConf, Config, MarketConf, SensorsConf};
 use streamhub_data::Data;
 use streamhub_server::Services;
 use streamhub_service::StreamingService;
@@ -33,7 +38,18 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let services = Services::new(StreamingService::new(stopping.clone()));
+        let market = Market::new(
+            config.market.seed,
+            market_limits(&config.market),
+            tasks.clone(),
+            stopping.clone(),
+        );
+        let services = Services::new(StreamingService::new(
+            stopping.clone(),
+            market,
+            sensor_limits(&config.sensors),
+            batch_limits(&config.batch),
+        ));
         Ok(Self {
             config,
             listener,
@@ -74,5 +90,31 @@ impl Application {
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+fn market_limits(conf: &MarketConf) -> MarketLimits {
+    MarketLimits {
+        default_interval: conf.default_interval,
+        min_interval: conf.min_interval,
+        max_symbols_per_request: conf.max_symbols_per_request,
+        max_symbols: conf.max_symbols,
+    }
+}
+
+fn sensor_limits(conf: &SensorsConf) -> SensorLimits {
+    SensorLimits {
+        temperature: conf.temperature_range.min..=conf.temperature_range.max,
+        humidity: conf.humidity_range.min..=conf.humidity_range.max,
+        pressure: conf.pressure_range.min..=conf.pressure_range.max,
+        max_sensors: conf.max_sensors,
+    }
+}
+
+fn batch_limits(conf: &BatchConf) -> BatchLimits {
+    BatchLimits {
+        max_item_bytes: conf.max_item_bytes,
+        max_items: conf.max_items,
+        max_reported_errors: conf.max_reported_errors,
     }
 }

@@ -239,7 +239,7 @@ pub struct Market {
 #[derive(Debug)]
 struct MarketInner {
     seed: u64,
-    max_symbols: usize,
+    limits: MarketLimits,
     /// Held only for map updates (never across an await), so a std mutex is the right tool.
     listings: Mutex<HashMap<Arc<str>, Listing>>,
     tasks: TaskTracker,
@@ -262,7 +262,7 @@ impl Market {
     /// `tasks` and end when `stopping` fires.
     pub fn new(
         seed: u64,
-        max_symbols: usize,
+        limits: MarketLimits,
         tasks: TaskTracker,
         stopping: CancellationToken,
     ) -> Self {
@@ -274,7 +274,7 @@ impl Market {
         Self {
             inner: Arc::new(MarketInner {
                 seed,
-                max_symbols,
+                limits,
                 listings: Mutex::new(HashMap::new()),
                 tasks,
                 stopping,
@@ -295,10 +295,9 @@ impl Market {
             .iter()
             .filter(|symbol| !listings.contains_key(*symbol))
             .count();
-        if listings.len() + new > self.inner.max_symbols {
-            return Err(Error::MarketFull {
-                limit: self.inner.max_symbols,
-            });
+        let limit = self.inner.limits.max_symbols;
+        if listings.len() + new > limit {
+            return Err(Error::MarketFull { limit });
         }
         let mut feeds = Vec::with_capacity(query.symbols.len());
         for symbol in &query.symbols {
@@ -318,6 +317,11 @@ impl Market {
             interval: query.interval,
             feeds,
         })
+    }
+
+    /// The limits subscriptions are checked against.
+    pub fn limits(&self) -> &MarketLimits {
+        &self.inner.limits
     }
 
     /// How many symbols are simulated right now.
@@ -601,7 +605,7 @@ mod tests {
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
         (
-            Market::new(7, 4, tasks.clone(), stopping.clone()),
+            Market::new(7, limits(), tasks.clone(), stopping.clone()),
             stopping,
             tasks,
         )

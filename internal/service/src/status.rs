@@ -12,5 +12,11 @@ pub fn to_status(error: Error) -> Status {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")
         }
+
+        // --- market, sensors, batch (issue 5) ---
+        Error::InvalidStockRequest(message) => Status::invalid_argument(message),
+        error @ (Error::MarketFull { .. }
+        | Error::TooManySensors { .. }
+        | Error::BatchTooLarge { .. }) => Status::resource_exhausted(error.to_string()),
     }
 }

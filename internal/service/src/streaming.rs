@@ -11,6 +11,7 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
+use streamhub_biz::{batch::BatchLimits, market::Market, sensors::SensorLimits};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -20,14 +21,29 @@ use crate::stream::ResponseStream;
 #[derive(Debug, Clone)]
 pub struct StreamingService {
     /// Cancelled when shutdown starts; every long-lived stream ends on it.
-    #[allow(dead_code)] // read by the streaming features as they land
     stopping: CancellationToken,
+    /// The shared simulated market behind GetStockPrices.
+    market: Market,
+    /// Plausible readings and the sensor cap of CollectSensorData.
+    sensor_limits: SensorLimits,
+    /// Limits of ProcessBatch.
+    batch_limits: BatchLimits,
 }
 
 impl StreamingService {
     /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+    pub fn new(
+        stopping: CancellationToken,
+        market: Market,
+        sensor_limits: SensorLimits,
+        batch_limits: BatchLimits,
+    ) -> Self {
+        Self {
+            stopping,
+            market,
+            sensor_limits,
+            batch_limits,
+        }
     }
 }
 
@@ -51,9 +67,10 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn get_stock_prices(
         &self,
-        _request: Request<StockRequest>,
+        request: Request<StockRequest>,
     ) -> Result<Response<Self::GetStockPricesStream>, Status> {
-        Err(not_yet("GetStockPrices"))
+        crate::market::get_stock_prices(&self.market, &self.stopping, request.into_inner())
+            .map(Response::new)
     }
 
     async fn stream_logs(
@@ -79,16 +96,20 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn collect_sensor_data(
         &self,
-        _request: Request<Streaming<SensorData>>,
+        request: Request<Streaming<SensorData>>,
     ) -> Result<Response<SensorSummary>, Status> {
-        Err(not_yet("CollectSensorData"))
+        crate::sensors::collect_sensor_data(&self.sensor_limits, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn process_batch(
         &self,
-        _request: Request<Streaming<BatchItem>>,
+        request: Request<Streaming<BatchItem>>,
     ) -> Result<Response<BatchResult>, Status> {
-        Err(not_yet("ProcessBatch"))
+        crate::batch::process_batch(&self.batch_limits, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn chat(

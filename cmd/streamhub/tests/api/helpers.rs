@@ -1,7 +1,7 @@
 //! `spawn_app`: starts the application on `127.0.0.1:0` with a fresh data directory and hands
 //! out connected clients. Every feature's tests start here.
 
-use std::{future::Future, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use streamhub::Application;
 use streamhub_api::streaming::streaming_service_client::StreamingServiceClient;
@@ -17,6 +17,8 @@ pub(crate) const WAIT: Duration = Duration::from_secs(10);
 /// A running application and what a test needs to talk to it.
 pub(crate) struct TestApp {
     pub(crate) channel: Channel,
+    /// Where the application listens, for tests that need a connection of their own.
+    pub(crate) addr: SocketAddr,
     /// Holds the database and file store; removed when the test ends.
     _data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -57,6 +59,7 @@ pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestA
         .expect("connect to the application");
     TestApp {
         channel,
+        addr,
         _data_dir: data_dir,
         shutdown: Some(shutdown),
         serving: Some(serving),
