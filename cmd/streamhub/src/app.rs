@@ -104,9 +104,9 @@ fn market_limits(conf: &MarketConf) -> MarketLimits {
 
 fn sensor_limits(conf: &SensorsConf) -> SensorLimits {
     SensorLimits {
-        temperature: conf.temperature_range.min..=conf.temperature_range.max,
-        humidity: conf.humidity_range.min..=conf.humidity_range.max,
-        pressure: conf.pressure_range.min..=conf.pressure_range.max,
+        temperature: conf.temperature_min..=conf.temperature_max,
+        humidity: conf.humidity_min..=conf.humidity_max,
+        pressure: conf.pressure_min..=conf.pressure_max,
         max_sensors: conf.max_sensors,
     }
 }

@@ -17,4 +17,4 @@ pub use batch::BatchConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use market::MarketConf;
 pub use model::*;
-pub use sensors::{RangeConf, SensorsConf};
+pub use sensors::SensorsConf;

@@ -156,18 +156,27 @@ impl Config {
             ));
         }
         let ranges = [
-            ("sensors.temperature_range", sensors.temperature_range),
-            ("sensors.humidity_range", sensors.humidity_range),
-            ("sensors.pressure_range", sensors.pressure_range),
+            (
+                "sensors.temperature_min",
+                sensors.temperature_min,
+                sensors.temperature_max,
+            ),
+            (
+                "sensors.humidity_min",
+                sensors.humidity_min,
+                sensors.humidity_max,
+            ),
+            (
+                "sensors.pressure_min",
+                sensors.pressure_min,
+                sensors.pressure_max,
+            ),
         ];
-        for (key, range) in ranges {
-            if !(range.min.is_finite() && range.max.is_finite() && range.min <= range.max) {
+        for (key, min, max) in ranges {
+            if !(min.is_finite() && max.is_finite() && min <= max) {
                 return Err(bad(
                     key,
-                    format!(
-                        "min {} and max {} must be finite with min <= max",
-                        range.min, range.max
-                    ),
+                    format!("{min} must be finite and at most the matching _max ({max})"),
                 ));
             }
         }

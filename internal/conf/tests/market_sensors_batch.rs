@@ -18,9 +18,9 @@ fn load(yaml: &str, env: &[(&str, &str)]) -> Result<Config, String> {
 #[test]
 fn sections_load_from_the_file_and_the_environment() {
     let config = load(
-        "market:\n  seed: 7\n  min_interval: 20ms\nsensors:\n  humidity_range:\n    min: 5\n    max: 95\nbatch:\n  max_items: 10\n",
+        "market:\n  seed: 7\n  min_interval: 20ms\nsensors:\n  humidity_min: 5\n  humidity_max: 95\nbatch:\n  max_items: 10\n",
         &[
-            ("STREAMHUB__SENSORS__TEMPERATURE_RANGE__MAX", "80"),
+            ("STREAMHUB__SENSORS__TEMPERATURE_MAX", "80"),
             ("STREAMHUB__BATCH__MAX_ITEM_BYTES", "512"),
         ],
     )
@@ -28,10 +28,10 @@ fn sections_load_from_the_file_and_the_environment() {
     assert_eq!(config.market.seed, 7);
     assert_eq!(config.market.min_interval, Duration::from_millis(20));
     assert_eq!(config.market.default_interval, Duration::from_secs(1));
-    assert_eq!(config.sensors.humidity_range.min, 5.0);
-    assert_eq!(config.sensors.humidity_range.max, 95.0);
-    assert_eq!(config.sensors.temperature_range.min, -100.0);
-    assert_eq!(config.sensors.temperature_range.max, 80.0);
+    assert_eq!(config.sensors.humidity_min, 5.0);
+    assert_eq!(config.sensors.humidity_max, 95.0);
+    assert_eq!(config.sensors.temperature_min, -100.0);
+    assert_eq!(config.sensors.temperature_max, 80.0);
     assert_eq!(config.batch.max_items, 10);
     assert_eq!(config.batch.max_item_bytes, 512);
 }
@@ -50,8 +50,8 @@ fn bad_values_name_their_key() {
             "market.max_symbols_per_request",
         ),
         (
-            "sensors:\n  pressure_range:\n    min: 10\n    max: 1\n",
-            "sensors.pressure_range",
+            "sensors:\n  pressure_min: 10\n  pressure_max: 1\n",
+            "sensors.pressure_min",
         ),
         ("sensors:\n  max_sensors: 0\n", "sensors.max_sensors"),
         ("batch:\n  max_items: 0\n", "batch.max_items"),

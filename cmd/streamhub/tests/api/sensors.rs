@@ -109,7 +109,7 @@ async fn an_empty_stream_gives_zeros_not_nan() {
 #[tokio::test]
 async fn configured_ranges_and_the_sensor_cap_apply() {
     let app = spawn_app_with(|config| {
-        config.sensors.temperature_range.max = 50.0;
+        config.sensors.temperature_max = 50.0;
         config.sensors.max_sensors = 2;
     })
     .await;
