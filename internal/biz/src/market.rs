@@ -156,6 +156,14 @@ pub struct Quote {
     pub at: SystemTime,
 }
 
+/// A quote as the ticker publishes it, with the instant it was scheduled for, so subscribers
+/// can lay their own schedule on the ticker's.
+#[derive(Debug, Clone)]
+struct Tick {
+    quote: Quote,
+    at: Instant,
+}
+
 /// The price simulation of one symbol: pure, deterministic for a given seed and symbol.
 #[derive(Debug, Clone)]
 pub struct Series {
@@ -250,7 +258,7 @@ struct MarketInner {
 #[derive(Debug)]
 struct Listing {
     /// Kept so new subscribers can join; it also keeps the ticker's sends from failing.
-    latest: watch::Receiver<Quote>,
+    latest: watch::Receiver<Tick>,
     /// The tick period the ticker follows; dropping it (with the listing) ends the ticker.
     period: watch::Sender<Duration>,
     /// Intervals of the current subscribers (interval → how many), to find the fastest.
@@ -348,10 +356,19 @@ impl MarketInner {
     /// Opens the series of `symbol` and spawns its ticker.
     fn list(&self, symbol: Arc<str>, period: Duration) -> Listing {
         let series = Series::open(self.seed, symbol, SystemTime::now());
-        let (quotes, latest) = watch::channel(series.quote().clone());
+        let opened = Instant::now();
+        let (ticks, latest) = watch::channel(Tick {
+            quote: series.quote().clone(),
+            at: opened,
+        });
         let (period_tx, period_rx) = watch::channel(period);
-        self.tasks
-            .spawn(run_ticker(series, quotes, period_rx, self.stopping.clone()));
+        self.tasks.spawn(run_ticker(
+            series,
+            opened,
+            ticks,
+            period_rx,
+            self.stopping.clone(),
+        ));
         Listing {
             latest,
             period: period_tx,
@@ -396,12 +413,13 @@ impl Listing {
 /// Ticks `series` every period until the listing is dropped or the server stops.
 async fn run_ticker(
     mut series: Series,
-    quotes: watch::Sender<Quote>,
+    opened: Instant,
+    ticks: watch::Sender<Tick>,
     mut period: watch::Receiver<Duration>,
     stopping: CancellationToken,
 ) {
     let mut every = *period.borrow_and_update();
-    let mut last = Instant::now();
+    let mut last = opened;
     loop {
         let next = last + every;
         tokio::select! {
@@ -419,7 +437,8 @@ async fn run_ticker(
         // than firing a burst of catch-up ticks.
         let now = Instant::now();
         last = if now > next + every { now } else { next };
-        if quotes.send(series.tick(SystemTime::now()).clone()).is_err() {
+        let quote = series.tick(SystemTime::now()).clone();
+        if ticks.send(Tick { quote, at: last }).is_err() {
             return;
         }
     }
@@ -432,7 +451,7 @@ pub struct Subscription {
     market: Arc<MarketInner>,
     symbols: Vec<Arc<str>>,
     interval: Duration,
-    feeds: Vec<watch::Receiver<Quote>>,
+    feeds: Vec<watch::Receiver<Tick>>,
 }
 
 impl Subscription {
@@ -459,13 +478,18 @@ impl Drop for Subscription {
     }
 }
 
+/// One symbol's quotes for one subscriber. Its schedule starts at the instant of the tick it
+/// joined on, so a subscriber whose interval is a multiple of the tick period is due exactly
+/// when a tick arrives (fresh quotes); otherwise it is due between ticks and takes the next
+/// one as it arrives. Either way it gets at most one quote per interval on average and never
+/// the same tick twice.
 fn symbol_feed(
-    mut feed: watch::Receiver<Quote>,
+    mut feed: watch::Receiver<Tick>,
     interval: Duration,
 ) -> impl Stream<Item = Quote> + Send + 'static {
     let first = feed.borrow_and_update().clone();
-    let next_due = Instant::now() + interval;
-    stream::once(future::ready(first)).chain(stream::unfold(
+    let next_due = first.at + interval;
+    stream::once(future::ready(first.quote)).chain(stream::unfold(
         (feed, next_due),
         move |(mut feed, due)| async move {
             sleep_until(due).await;
@@ -474,16 +498,23 @@ fn symbol_feed(
                 // then, so wait for it rather than end early with a misleading OK.
                 future::pending::<()>().await;
             }
-            let quote = feed.borrow_and_update().clone();
-            let now = Instant::now();
-            let next = if due + interval > now {
-                due + interval
-            } else {
-                now + interval
-            };
-            Some((quote, (feed, next)))
+            let quote = feed.borrow_and_update().quote.clone();
+            Some((quote, (feed, next_due_after(due, interval, Instant::now()))))
         },
     ))
+}
+
+/// The next slot of the schedule `due + k * interval` that is still ahead of `now`: a reader
+/// that stalled skips the slots it missed instead of bursting through them.
+fn next_due_after(due: Instant, interval: Duration, now: Instant) -> Instant {
+    let next = due + interval;
+    if next > now {
+        return next;
+    }
+    let behind = now.duration_since(next).as_nanos();
+    let slots = behind / interval.as_nanos().max(1) + 1;
+    let skip = u64::try_from(slots.saturating_mul(interval.as_nanos())).unwrap_or(u64::MAX);
+    next + Duration::from_nanos(skip)
 }
 
 #[cfg(test)]
@@ -591,6 +622,21 @@ mod tests {
             assert!((quote.change_percent - expected).abs() < 1e-9);
             assert!(quote.volume < 1_000_000);
         }
+    }
+
+    #[test]
+    fn a_stalled_reader_skips_missed_slots_but_keeps_its_schedule() {
+        let start = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(next_due_after(start, ms(10), start), start + ms(10));
+        assert_eq!(
+            next_due_after(start, ms(10), start + ms(10)),
+            start + ms(20)
+        );
+        assert_eq!(
+            next_due_after(start, ms(10), start + ms(35)),
+            start + ms(40)
+        );
     }
 
     #[test]
