@@ -4,13 +4,16 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
 use streamhub_biz::{
+    batch::BatchLimits,
     compat::ChatHub,
     edit::{DocumentLimits, EditHub, EditLimits},
+    market::{Market, MarketLimits},
+    sensors::SensorLimits,
 };
-use streamhub_conf::{Config, EditConf};
+use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
 use streamhub_data::{Data, SqliteDocumentRepo};
 use streamhub_server::Services;
-use streamhub_service::{StreamingService, compat::CompatServices};
+use streamhub_service::{StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
@@ -37,13 +40,23 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let edits = EditHub::new(
-            Arc::new(SqliteDocumentRepo::new(data.database())),
-            edit_limits(&config.edit),
-            stopping.clone(),
-            tasks.clone(),
-        );
-        let mut services = Services::new(StreamingService::new(stopping.clone(), edits));
+        let domain = StreamingDomain {
+            market: Market::new(
+                config.market.seed,
+                market_limits(&config.market),
+                tasks.clone(),
+                stopping.clone(),
+            ),
+            sensor_limits: sensor_limits(&config.sensors),
+            batch_limits: batch_limits(&config.batch),
+            edits: EditHub::new(
+                Arc::new(SqliteDocumentRepo::new(data.database())),
+                edit_limits(&config.edit),
+                stopping.clone(),
+                tasks.clone(),
+            ),
+        };
+        let mut services = Services::new(StreamingService::new(stopping.clone(), domain));
         if config.compat.enabled {
             services = services.with_compat(CompatServices::new(
                 ChatHub::new(config.compat.chat_queue),
@@ -103,5 +116,31 @@ fn edit_limits(conf: &EditConf) -> EditLimits {
         },
         max_open_documents: conf.max_open_documents,
         subscriber_queue: conf.subscriber_queue,
+    }
+}
+
+fn market_limits(conf: &MarketConf) -> MarketLimits {
+    MarketLimits {
+        default_interval: conf.default_interval,
+        min_interval: conf.min_interval,
+        max_symbols_per_request: conf.max_symbols_per_request,
+        max_symbols: conf.max_symbols,
+    }
+}
+
+fn sensor_limits(conf: &SensorsConf) -> SensorLimits {
+    SensorLimits {
+        temperature: conf.temperature_min..=conf.temperature_max,
+        humidity: conf.humidity_min..=conf.humidity_max,
+        pressure: conf.pressure_min..=conf.pressure_max,
+        max_sensors: conf.max_sensors,
+    }
+}
+
+fn batch_limits(conf: &BatchConf) -> BatchLimits {
+    BatchLimits {
+        max_item_bytes: conf.max_item_bytes,
+        max_items: conf.max_items,
+        max_reported_errors: conf.max_reported_errors,
     }
 }

@@ -42,4 +42,17 @@ pub enum Error {
     /// The stream did not keep up with the document's updates and was cut off.
     #[error("slow consumer: the stream fell too far behind the document's updates")]
     EditorTooSlow,
+    // --- market, sensors, batch (issue 5) ---
+    /// A GetStockPrices request breaks a rule; the message names the field and value.
+    #[error("{0}")]
+    InvalidStockRequest(String),
+    /// Subscribing would make the market simulate more symbols than it may.
+    #[error("the market already simulates its limit of {limit} symbols; try again later")]
+    MarketFull { limit: usize },
+    /// A sensor stream reported more distinct sensors than one stream may.
+    #[error("sensor_id: more than {limit} distinct sensors in one stream")]
+    TooManySensors { limit: usize },
+    /// A batch holds more items than one batch may.
+    #[error("more than {limit} items in one batch")]
+    BatchTooLarge { limit: usize },
 }

@@ -5,8 +5,11 @@
 //! through the repository traits declared here and implemented in `streamhub-data`. This crate
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
+pub mod batch;
 pub mod compat;
 pub mod edit;
 mod error;
+pub mod market;
+pub mod sensors;
 
 pub use error::{Error, Result};

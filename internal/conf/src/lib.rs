@@ -6,13 +6,19 @@
 //! typo fails start-up instead of being ignored. [`Config::load`] turns every problem into one
 //! [`ConfError`] whose message names the key.
 
+mod batch;
 mod compat;
 mod duration;
 mod edit;
 mod load;
+mod market;
 mod model;
+mod sensors;
 
+pub use batch::BatchConf;
 pub use compat::CompatConf;
 pub use edit::EditConf;
 pub use load::{ConfError, ENV_PREFIX};
+pub use market::MarketConf;
 pub use model::*;
+pub use sensors::SensorsConf;

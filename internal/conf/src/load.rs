@@ -122,6 +122,66 @@ impl Config {
         }
         self.compat.validate()?;
         self.edit.validate()?;
+        self.validate_market_sensors_batch()?;
+        Ok(())
+    }
+
+    fn validate_market_sensors_batch(&self) -> Result<(), ConfError> {
+        let market = &self.market;
+        let sensors = &self.sensors;
+        let batch = &self.batch;
+        let positive = [
+            (
+                "market.max_symbols_per_request",
+                market.max_symbols_per_request,
+            ),
+            ("market.max_symbols", market.max_symbols),
+            ("sensors.max_sensors", sensors.max_sensors),
+            ("batch.max_item_bytes", batch.max_item_bytes),
+            ("batch.max_items", batch.max_items),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        if market.min_interval.is_zero() {
+            return Err(bad("market.min_interval", "must be longer than 0s"));
+        }
+        if market.default_interval < market.min_interval {
+            return Err(bad(
+                "market.default_interval",
+                format!(
+                    "{:?} is shorter than market.min_interval ({:?})",
+                    market.default_interval, market.min_interval
+                ),
+            ));
+        }
+        let ranges = [
+            (
+                "sensors.temperature_min",
+                sensors.temperature_min,
+                sensors.temperature_max,
+            ),
+            (
+                "sensors.humidity_min",
+                sensors.humidity_min,
+                sensors.humidity_max,
+            ),
+            (
+                "sensors.pressure_min",
+                sensors.pressure_min,
+                sensors.pressure_max,
+            ),
+        ];
+        for (key, min, max) in ranges {
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                return Err(bad(
+                    key,
+                    format!("{min} must be finite and at most the matching _max ({max})"),
+                ));
+            }
+        }
         Ok(())
     }
 }

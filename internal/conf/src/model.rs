@@ -13,6 +13,9 @@ pub struct Config {
     pub log: LogConf,
     pub compat: crate::CompatConf,
     pub edit: crate::EditConf,
+    pub market: crate::MarketConf,
+    pub sensors: crate::SensorsConf,
+    pub batch: crate::BatchConf,
 }
 
 /// `server`: how the process listens.

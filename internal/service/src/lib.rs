@@ -2,15 +2,18 @@
 //! biz results back, and nothing more. Field validation that needs no state happens in the
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
+mod batch;
 pub mod compat;
 mod edit;
+mod market;
+mod sensors;
 mod status;
 mod stream;
 mod streaming;
 
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
-pub use streaming::StreamingService;
+pub use streaming::{StreamingDomain, StreamingService};
 
 /// A protobuf timestamp for a server clock reading.
 pub(crate) fn timestamp(at: std::time::SystemTime) -> prost_types::Timestamp {

@@ -24,5 +24,11 @@ pub fn to_status(error: Error) -> Status {
         error @ (Error::CompatSlowConsumer { .. } | Error::CompatReplyTooLarge { .. }) => {
             Status::resource_exhausted(error.to_string())
         }
+
+        // --- market, sensors, batch (issue 5) ---
+        Error::InvalidStockRequest(message) => Status::invalid_argument(message),
+        error @ (Error::MarketFull { .. }
+        | Error::TooManySensors { .. }
+        | Error::BatchTooLarge { .. }) => Status::resource_exhausted(error.to_string()),
     }
 }

@@ -11,24 +11,52 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
-use streamhub_biz::edit::EditHub;
+use streamhub_biz::{batch::BatchLimits, edit::EditHub, market::Market, sensors::SensorLimits};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{edit, stream::ResponseStream};
+
+/// The domain objects the handlers translate to, built by the binary from data and config.
+#[derive(Debug, Clone)]
+pub struct StreamingDomain {
+    /// The shared simulated market behind GetStockPrices.
+    pub market: Market,
+    /// Plausible readings and the sensor cap of CollectSensorData.
+    pub sensor_limits: SensorLimits,
+    /// Limits of ProcessBatch.
+    pub batch_limits: BatchLimits,
+    /// The open documents of CollaborativeEdit.
+    pub edits: EditHub,
+}
 
 /// The handler set of `streaming.StreamingService`.
 #[derive(Debug, Clone)]
 pub struct StreamingService {
     /// Cancelled when shutdown starts; every long-lived stream ends on it.
     stopping: CancellationToken,
+    market: Market,
+    sensor_limits: SensorLimits,
+    batch_limits: BatchLimits,
     edits: EditHub,
 }
 
 impl StreamingService {
     /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken, edits: EditHub) -> Self {
-        Self { stopping, edits }
+    pub fn new(stopping: CancellationToken, domain: StreamingDomain) -> Self {
+        let StreamingDomain {
+            market,
+            sensor_limits,
+            batch_limits,
+            edits,
+        } = domain;
+        Self {
+            stopping,
+            market,
+            sensor_limits,
+            batch_limits,
+            edits,
+        }
     }
 }
 
@@ -52,9 +80,10 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn get_stock_prices(
         &self,
-        _request: Request<StockRequest>,
+        request: Request<StockRequest>,
     ) -> Result<Response<Self::GetStockPricesStream>, Status> {
-        Err(not_yet("GetStockPrices"))
+        crate::market::get_stock_prices(&self.market, &self.stopping, request.into_inner())
+            .map(Response::new)
     }
 
     async fn stream_logs(
@@ -80,16 +109,20 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn collect_sensor_data(
         &self,
-        _request: Request<Streaming<SensorData>>,
+        request: Request<Streaming<SensorData>>,
     ) -> Result<Response<SensorSummary>, Status> {
-        Err(not_yet("CollectSensorData"))
+        crate::sensors::collect_sensor_data(&self.sensor_limits, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn process_batch(
         &self,
-        _request: Request<Streaming<BatchItem>>,
+        request: Request<Streaming<BatchItem>>,
     ) -> Result<Response<BatchResult>, Status> {
-        Err(not_yet("ProcessBatch"))
+        crate::batch::process_batch(&self.batch_limits, request.into_inner())
+            .await
+            .map(Response::new)
     }
 
     async fn chat(

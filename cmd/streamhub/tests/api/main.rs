@@ -1,12 +1,15 @@
 //! Integration tests: the whole application in-process on an ephemeral port, driven by real
 //! gRPC clients (and, in `binary`, the real executable).
 
+mod batch;
 mod binary;
 mod compat;
 mod edit;
 mod health;
 mod helpers;
 mod limits;
+mod market;
 mod reflection;
+mod sensors;
 mod shutdown;
 mod unimplemented;

@@ -1,0 +1,45 @@
+//! ProcessBatch: feeds each `BatchItem` to a biz [`Batch`] and turns its outcome into a
+//! `BatchResult`.
+
+use streamhub_api::streaming::{BatchItem, BatchResult, ItemError};
+use streamhub_biz::batch::{Batch, BatchLimits, Item};
+use tonic::{Status, Streaming};
+
+use crate::to_status;
+
+/// Judges every item of the client stream, then answers with the counts and the failures.
+pub(crate) async fn process_batch(
+    limits: &BatchLimits,
+    mut items: Streaming<BatchItem>,
+) -> Result<BatchResult, Status> {
+    let mut batch = Batch::new(limits.clone());
+    while let Some(item) = items.message().await? {
+        batch
+            .process(Item {
+                id: &item.id,
+                kind: &item.r#type,
+                data: &item.data,
+            })
+            .map_err(to_status)?;
+    }
+    let outcome = batch.finish();
+    let count = |n: u64| i32::try_from(n).unwrap_or(i32::MAX);
+    Ok(BatchResult {
+        processed_count: count(outcome.processed),
+        success_count: count(outcome.succeeded),
+        failed_count: count(outcome.failed),
+        failed_ids: outcome
+            .errors
+            .iter()
+            .map(|error| error.id.clone())
+            .collect(),
+        errors: outcome
+            .errors
+            .into_iter()
+            .map(|error| ItemError {
+                id: error.id,
+                reason: error.reason,
+            })
+            .collect(),
+    })
+}
