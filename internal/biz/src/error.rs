@@ -13,4 +13,12 @@ pub enum Error {
     /// Storage failed. The detail is for the log only: it may hold paths or SQL.
     #[error("storage failure: {0}")]
     Storage(String),
+
+    // logs
+    /// A submitted log entry breaks a rule; `field` names the protobuf field.
+    #[error("{field} {reason}")]
+    InvalidLogEntry { field: &'static str, reason: String },
+    /// A level name outside DEBUG, INFO, WARN, ERROR.
+    #[error("level {0:?} is unknown; use DEBUG, INFO, WARN or ERROR")]
+    UnknownLevel(String),
 }

@@ -6,5 +6,6 @@
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
 mod error;
+pub mod logs;
 
 pub use error::{Error, Result};

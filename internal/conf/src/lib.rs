@@ -8,6 +8,7 @@
 
 mod duration;
 mod load;
+mod logs;
 mod model;
 
 pub use load::{ConfError, ENV_PREFIX};

@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+pub use crate::logs::LogsConf;
+
 /// The whole configuration. Every section is optional in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -11,6 +13,7 @@ pub struct Config {
     pub server: ServerConf,
     pub data: DataConf,
     pub log: LogConf,
+    pub logs: LogsConf,
 }
 
 /// `server`: how the process listens.
