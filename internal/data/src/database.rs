@@ -56,7 +56,6 @@ impl Database {
     }
 
     /// The pool, for repositories in this crate.
-    #[allow(dead_code)] // used by the repositories of the feature issues
     pub(crate) fn pool(&self) -> &SqlitePool {
         &self.pool
     }

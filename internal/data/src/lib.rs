@@ -5,10 +5,12 @@
 //! declares. Nothing outside this crate sees SQL or file-system layout.
 
 mod database;
+mod logs;
 
 use std::path::{Path, PathBuf};
 
 pub use database::Database;
+pub use logs::SqliteLogRepo;
 use streamhub_conf::DataConf;
 
 /// Why the data layer could not start.
