@@ -1,10 +1,11 @@
 //! [`Application`]: a bound listener plus everything built from the configuration.
 
-use std::{future::Future, net::SocketAddr};
+use std::{future::Future, net::SocketAddr, sync::Arc};
 
 use anyhow::Context as _;
+use streamhub_biz::logs::{LogHub, RetentionPolicy};
 use streamhub_conf::Config;
-use streamhub_data::Data;
+use streamhub_data::{Data, SqliteLogRepo};
 use streamhub_server::Services;
 use streamhub_service::StreamingService;
 use tokio::net::TcpListener;
@@ -33,7 +34,19 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let services = Services::new(StreamingService::new(stopping.clone()));
+        let logs = LogHub::new(
+            Arc::new(SqliteLogRepo::new(data.database().clone())),
+            config.logs.live_buffer,
+        );
+        tasks.spawn(logs.clone().run_retention(
+            RetentionPolicy {
+                max_age: config.logs.retention,
+                max_entries: config.logs.max_entries,
+                interval: config.logs.retention_interval,
+            },
+            stopping.clone(),
+        ));
+        let services = Services::new(StreamingService::new(stopping.clone(), logs));
         Ok(Self {
             config,
             listener,

@@ -12,5 +12,10 @@ pub fn to_status(error: Error) -> Status {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")
         }
+
+        // logs
+        error @ (Error::InvalidLogEntry { .. } | Error::UnknownLevel(_)) => {
+            Status::invalid_argument(error.to_string())
+        }
     }
 }

@@ -11,10 +11,11 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
+use streamhub_biz::logs::LogHub;
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::stream::ResponseStream;
+use crate::{logs::LogHandlers, stream::ResponseStream};
 
 /// The handler set of `streaming.StreamingService`.
 #[derive(Debug, Clone)]
@@ -22,12 +23,16 @@ pub struct StreamingService {
     /// Cancelled when shutdown starts; every long-lived stream ends on it.
     #[allow(dead_code)] // read by the streaming features as they land
     stopping: CancellationToken,
+    logs: LogHandlers,
 }
 
 impl StreamingService {
     /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+    pub fn new(stopping: CancellationToken, logs: LogHub) -> Self {
+        Self {
+            logs: LogHandlers::new(logs, stopping.clone()),
+            stopping,
+        }
     }
 }
 
@@ -58,9 +63,9 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn stream_logs(
         &self,
-        _request: Request<LogRequest>,
+        request: Request<LogRequest>,
     ) -> Result<Response<Self::StreamLogsStream>, Status> {
-        Err(not_yet("StreamLogs"))
+        self.logs.stream_logs(request)
     }
 
     async fn download_file(
@@ -114,30 +119,30 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn get_data_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::GetDataStreamStream>, Status> {
-        Err(not_yet("GetDataStream"))
+        self.logs.get_data_stream(request)
     }
 
     async fn controlled_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::ControlledStreamStream>, Status> {
-        Err(not_yet("ControlledStream"))
+        self.logs.controlled_stream(request)
     }
 
     async fn buffered_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::BufferedStreamStream>, Status> {
-        Err(not_yet("BufferedStream"))
+        self.logs.buffered_stream(request)
     }
 
     async fn push_logs(
         &self,
-        _request: Request<Streaming<LogEntry>>,
+        request: Request<Streaming<LogEntry>>,
     ) -> Result<Response<PushLogsResult>, Status> {
-        Err(not_yet("PushLogs"))
+        self.logs.push_logs(request).await
     }
 
     async fn get_upload_status(
