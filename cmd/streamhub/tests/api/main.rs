@@ -5,6 +5,7 @@ mod binary;
 mod health;
 mod helpers;
 mod limits;
+mod logs;
 mod reflection;
 mod shutdown;
 mod unimplemented;
