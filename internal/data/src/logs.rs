@@ -16,6 +16,9 @@ use streamhub_biz::{
 
 use crate::Database;
 
+/// Rows per INSERT statement: one statement per row costs a round trip to SQLite's thread
+/// each, and 64 rows of 5 values stay far below SQLite's parameter limit.
+const INSERT_ROWS: usize = 64;
 /// Rows removed per retention transaction.
 const DELETE_CHUNK: i64 = 10_000;
 
@@ -76,24 +79,52 @@ impl LogRepo for SqliteLogRepo {
         Box::pin(async move {
             let mut tx = self.database.pool().begin().await.map_err(storage)?;
             let mut stored = Vec::with_capacity(entries.len());
-            for entry in entries {
-                let timestamp = unix_nanos(entry.timestamp)
-                    .ok_or_else(|| storage("a validated timestamp is out of range"))?;
-                let metadata = serde_json::to_string(&entry.metadata).map_err(storage)?;
-                let id = sqlx::query(
-                    "INSERT INTO logs (service, level, message, timestamp, metadata) \
-                     VALUES (?, ?, ?, ?, ?)",
-                )
-                .bind(&entry.service)
-                .bind(i64::from(entry.level.rank()))
-                .bind(&entry.message)
-                .bind(timestamp)
-                .bind(metadata)
-                .execute(&mut *tx)
-                .await
-                .map_err(storage)?
-                .last_insert_rowid();
-                stored.push(entry.with_id(id));
+            let mut entries = entries.into_iter().peekable();
+            while entries.peek().is_some() {
+                let rows: Vec<NewLogEntry> = entries.by_ref().take(INSERT_ROWS).collect();
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO logs (service, level, message, timestamp, metadata) ",
+                );
+                let mut failure = None;
+                insert.push_values(&rows, |mut values, entry| {
+                    let timestamp = unix_nanos(entry.timestamp).unwrap_or_else(|| {
+                        failure = Some(storage("a validated timestamp is out of range"));
+                        0
+                    });
+                    let metadata = serde_json::to_string(&entry.metadata).unwrap_or_else(|err| {
+                        failure = Some(storage(err));
+                        String::new()
+                    });
+                    values
+                        .push_bind(entry.service.clone())
+                        .push_bind(i64::from(entry.level.rank()))
+                        .push_bind(entry.message.clone())
+                        .push_bind(timestamp)
+                        .push_bind(metadata);
+                });
+                if let Some(err) = failure {
+                    return Err(err);
+                }
+                insert.push(" RETURNING id");
+                let mut ids: Vec<i64> = insert
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(storage)?;
+                // Rows go in in VALUES order with increasing ids; RETURNING promises no order.
+                ids.sort_unstable();
+                if ids.len() != rows.len() {
+                    return Err(storage(format!(
+                        "inserted {} log rows but got {} ids back",
+                        rows.len(),
+                        ids.len()
+                    )));
+                }
+                stored.extend(
+                    rows.into_iter()
+                        .zip(ids)
+                        .map(|(entry, id)| entry.with_id(id)),
+                );
             }
             tx.commit().await.map_err(storage)?;
             Ok(stored)
@@ -307,6 +338,25 @@ mod tests {
             None
         );
         assert_eq!(repo.last_id().await.expect("last id"), 3);
+    }
+
+    #[tokio::test]
+    async fn a_batch_larger_than_one_insert_statement_keeps_its_order() {
+        let (repo, _dir) = repo().await;
+        let now = SystemTime::now();
+        let batch: Vec<NewLogEntry> = (0..INSERT_ROWS * 2 + 5)
+            .map(|n| entry(&format!("s{n}"), Level::Info, now))
+            .collect();
+        let stored = repo.append(batch.clone()).await.expect("append");
+        let read = repo
+            .page(&LogFilter::default(), 0, i64::MAX, 1000)
+            .await
+            .expect("page");
+        assert_eq!(read, stored);
+        assert_eq!(ids(&read), (1..=batch.len() as i64).collect::<Vec<_>>());
+        let services: Vec<&str> = read.iter().map(|e| e.service.as_str()).collect();
+        let expected: Vec<String> = (0..batch.len()).map(|n| format!("s{n}")).collect();
+        assert_eq!(services, expected, "each id belongs to the entry sent in that place");
     }
 
     #[tokio::test]
