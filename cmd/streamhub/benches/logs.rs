@@ -28,7 +28,7 @@ const LATENCY_INTERVAL: Duration = Duration::from_millis(2);
 fn entry(n: usize) -> LogEntry {
     LogEntry {
         service: "bench".to_owned(),
-        level: if n % 10 == 0 { "WARN" } else { "INFO" }.to_owned(),
+        level: if n.is_multiple_of(10) { "WARN" } else { "INFO" }.to_owned(),
         message: format!("request {n} handled in 12 ms by worker {}", n % 16),
         metadata: HashMap::from([("host".to_owned(), "bench-1".to_owned())]),
         ..LogEntry::default()
@@ -128,7 +128,7 @@ async fn main() {
     let mut followers = Vec::new();
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(FOLLOWERS);
     for n in 0..FOLLOWERS {
-        let channel = if n % 25 == 0 {
+        let channel = if n.is_multiple_of(25) {
             endpoint.connect().await.expect("connect")
         } else {
             channel.clone()

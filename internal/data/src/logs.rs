@@ -356,7 +356,10 @@ mod tests {
         assert_eq!(ids(&read), (1..=batch.len() as i64).collect::<Vec<_>>());
         let services: Vec<&str> = read.iter().map(|e| e.service.as_str()).collect();
         let expected: Vec<String> = (0..batch.len()).map(|n| format!("s{n}")).collect();
-        assert_eq!(services, expected, "each id belongs to the entry sent in that place");
+        assert_eq!(
+            services, expected,
+            "each id belongs to the entry sent in that place"
+        );
     }
 
     #[tokio::test]
