@@ -8,6 +8,7 @@ use std::{
         Arc,
         atomic::{AtomicI64, Ordering},
     },
+    time::{Duration, SystemTime},
 };
 
 use streamhub_api::streaming::{
@@ -132,6 +133,16 @@ async fn a_bad_entry_is_invalid_argument_naming_the_field_and_keeps_the_ones_bef
         (entry("svc", "", "m"), "level"),
         (entry("svc", "INFO", ""), "message"),
         (entry("svc", "INFO", &"x".repeat(64 * 1024 + 1)), "message"),
+        (
+            LogEntry {
+                timestamp: Some(prost_types::Timestamp {
+                    seconds: -10,
+                    nanos: 0,
+                }),
+                ..entry("svc", "INFO", "before 1970")
+            },
+            "timestamp",
+        ),
     ];
     let mut expected_stored = 0;
     for (bad, field) in cases {
@@ -550,4 +561,52 @@ async fn shutdown_ends_an_idle_follow_with_unavailable_and_the_server_stops() {
         .expect("server task")
         .expect("the server stops cleanly");
     drop(writer);
+}
+
+#[tokio::test]
+async fn retention_removes_entries_past_the_age_and_count_limits() {
+    let app = spawn_app_with(|config| {
+        config.logs.max_entries = 5;
+        config.logs.retention = Duration::from_secs(24 * 3600);
+        config.logs.retention_interval = Duration::from_millis(50);
+    })
+    .await;
+    let mut client = app.streaming();
+    let month_ago = SystemTime::now() - Duration::from_secs(30 * 24 * 3600);
+    let old = LogEntry {
+        timestamp: Some(month_ago.into()),
+        ..entry("svc", "INFO", "expired")
+    };
+    let mut entries = numbered(3);
+    entries.insert(1, old);
+    push(&mut client, entries).await.expect("accepted");
+    let fresh = |entries: &[LogEntry]| entries.iter().all(|e| e.message != "expired");
+    let left = within("the expired entry to go", async {
+        loop {
+            let left = stored(&app, LogRequest::default()).await;
+            if fresh(&left) {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(left.len(), 3, "only the expired entry went");
+
+    let pushed = push(&mut client, numbered(10)).await.expect("accepted");
+    let left = within("the store to shrink to max_entries", async {
+        loop {
+            let left = stored(&app, LogRequest::default()).await;
+            if left.len() <= 5 {
+                return left;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        ids(&left),
+        (pushed.last_id - 4..=pushed.last_id).collect::<Vec<_>>(),
+        "the newest max_entries stay"
+    );
 }
