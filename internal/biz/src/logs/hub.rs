@@ -42,6 +42,26 @@ struct Inner {
     write: Mutex<()>,
 }
 
+impl Inner {
+    async fn commit_and_publish(&self, entries: Vec<NewLogEntry>) -> Result<Option<Appended>> {
+        let _write = self.write.lock().await;
+        let stored = self.repo.append(entries).await?;
+        let (Some(first), Some(last)) = (stored.first(), stored.last()) else {
+            return Ok(None);
+        };
+        let appended = Appended {
+            count: stored.len(),
+            first_id: first.id,
+            last_id: last.id,
+        };
+        for entry in stored {
+            // An error only means nobody follows right now.
+            let _ = self.live.send(Arc::new(entry));
+        }
+        Ok(Some(appended))
+    }
+}
+
 impl fmt::Debug for LogHub {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("LogHub")
@@ -97,25 +117,18 @@ impl LogHub {
 
     /// Stores `entries` in one transaction, then publishes them to live followers. Returns
     /// `None` for an empty batch.
+    ///
+    /// Commit and publish run in their own task: if the caller goes away mid-commit (a PushLogs
+    /// client disconnecting), a batch that reached the store is still published, or followers
+    /// would skip it once they see later ids. The task lives no longer than one transaction.
     pub async fn append(&self, entries: Vec<NewLogEntry>) -> Result<Option<Appended>> {
         if entries.is_empty() {
             return Ok(None);
         }
-        let _write = self.inner.write.lock().await;
-        let stored = self.inner.repo.append(entries).await?;
-        let (Some(first), Some(last)) = (stored.first(), stored.last()) else {
-            return Ok(None);
-        };
-        let appended = Appended {
-            count: stored.len(),
-            first_id: first.id,
-            last_id: last.id,
-        };
-        for entry in stored {
-            // An error only means nobody follows right now.
-            let _ = self.inner.live.send(Arc::new(entry));
-        }
-        Ok(Some(appended))
+        let inner = Arc::clone(&self.inner);
+        tokio::spawn(async move { inner.commit_and_publish(entries).await })
+            .await
+            .map_err(|err| crate::Error::Storage(format!("appending log entries failed: {err}")))?
     }
 
     /// The entries `query` asks for, in id order. Without `follow` the stream ends after the
