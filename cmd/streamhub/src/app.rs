@@ -7,11 +7,12 @@ use streamhub_biz::{
     batch::BatchLimits,
     compat::ChatHub,
     edit::{DocumentLimits, EditHub, EditLimits},
+    logs::{LogHub, RetentionPolicy},
     market::{Market, MarketLimits},
     sensors::SensorLimits,
 };
 use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
-use streamhub_data::{Data, SqliteDocumentRepo};
+use streamhub_data::{Data, SqliteDocumentRepo, SqliteLogRepo};
 use streamhub_server::Services;
 use streamhub_service::{StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
@@ -40,6 +41,18 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let logs = LogHub::new(
+            Arc::new(SqliteLogRepo::new(data.database().clone())),
+            config.logs.live_buffer,
+        );
+        tasks.spawn(logs.clone().run_retention(
+            RetentionPolicy {
+                max_age: config.logs.retention,
+                max_entries: config.logs.max_entries,
+                interval: config.logs.retention_interval,
+            },
+            stopping.clone(),
+        ));
         let domain = StreamingDomain {
             market: Market::new(
                 config.market.seed,
@@ -55,6 +68,7 @@ impl Application {
                 stopping.clone(),
                 tasks.clone(),
             ),
+            logs,
         };
         let mut services = Services::new(StreamingService::new(stopping.clone(), domain));
         if config.compat.enabled {

@@ -55,4 +55,11 @@ pub enum Error {
     /// A batch holds more items than one batch may.
     #[error("more than {limit} items in one batch")]
     BatchTooLarge { limit: usize },
+    // logs
+    /// A submitted log entry breaks a rule; `field` names the protobuf field.
+    #[error("{field} {reason}")]
+    InvalidLogEntry { field: &'static str, reason: String },
+    /// A level name outside DEBUG, INFO, WARN, ERROR.
+    #[error("level {0:?} is unknown; use DEBUG, INFO, WARN or ERROR")]
+    UnknownLevel(String),
 }

@@ -9,6 +9,7 @@ pub mod batch;
 pub mod compat;
 pub mod edit;
 mod error;
+pub mod logs;
 pub mod market;
 pub mod sensors;
 

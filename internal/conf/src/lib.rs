@@ -11,6 +11,7 @@ mod compat;
 mod duration;
 mod edit;
 mod load;
+mod logs;
 mod market;
 mod model;
 mod sensors;

@@ -89,6 +89,8 @@ impl Config {
                 "data.database.max_connections",
                 u64::from(self.data.database.max_connections),
             ),
+            ("logs.max_entries", self.logs.max_entries),
+            ("logs.live_buffer", self.logs.live_buffer as u64),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -102,6 +104,8 @@ impl Config {
                 "data.database.busy_timeout",
                 self.data.database.busy_timeout,
             ),
+            ("logs.retention", self.logs.retention),
+            ("logs.retention_interval", self.logs.retention_interval),
         ];
         for (key, value) in durations {
             if value.is_zero() {
@@ -115,6 +119,13 @@ impl Config {
                     "{:?} is not supported; use sqlite://PATH",
                     self.data.database.source
                 ),
+            ));
+        }
+        // tokio's broadcast channel refuses larger capacities; far below that, memory is the limit.
+        if self.logs.live_buffer > MAX_LIVE_BUFFER {
+            return Err(bad(
+                "logs.live_buffer",
+                format!("must be at most {MAX_LIVE_BUFFER}"),
             ));
         }
         if self.data.storage.root.as_os_str().is_empty() {
@@ -185,6 +196,9 @@ impl Config {
         Ok(())
     }
 }
+
+/// Upper bound of `logs.live_buffer` (entries held in memory for live followers).
+const MAX_LIVE_BUFFER: usize = 1 << 20;
 
 fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
     ConfError::BadValue {

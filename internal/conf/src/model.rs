@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+pub use crate::logs::LogsConf;
+
 /// The whole configuration. Every section is optional in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -16,6 +18,7 @@ pub struct Config {
     pub market: crate::MarketConf,
     pub sensors: crate::SensorsConf,
     pub batch: crate::BatchConf,
+    pub logs: LogsConf,
 }
 
 /// `server`: how the process listens.

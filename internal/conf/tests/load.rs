@@ -126,6 +126,15 @@ fn bad_values_are_rejected_naming_the_key() {
         ),
         ("data:\n  storage:\n    root: ''\n", "data.storage.root"),
         ("log:\n  format: xml\n", "log.format"),
+        ("logs:\n  live_buffer: 0\n", "logs.live_buffer"),
+        ("logs:\n  live_buffer: 2000000\n", "logs.live_buffer"),
+        ("logs:\n  max_entries: 0\n", "logs.max_entries"),
+        ("logs:\n  retention: 0s\n", "logs.retention"),
+        (
+            "logs:\n  retention_interval: 0s\n",
+            "logs.retention_interval",
+        ),
+        ("logs:\n  retention: forever\n", "logs.retention"),
     ];
     for (yaml, key) in cases {
         let file = write(dir.path(), "config.yaml", yaml);

@@ -6,11 +6,13 @@
 
 mod database;
 mod documents;
+mod logs;
 
 use std::path::{Path, PathBuf};
 
 pub use database::Database;
 pub use documents::SqliteDocumentRepo;
+pub use logs::SqliteLogRepo;
 use streamhub_conf::DataConf;
 
 /// Why the data layer could not start.

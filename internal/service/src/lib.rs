@@ -5,6 +5,7 @@
 mod batch;
 pub mod compat;
 mod edit;
+mod logs;
 mod market;
 mod sensors;
 mod status;

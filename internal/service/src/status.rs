@@ -30,5 +30,10 @@ pub fn to_status(error: Error) -> Status {
         error @ (Error::MarketFull { .. }
         | Error::TooManySensors { .. }
         | Error::BatchTooLarge { .. }) => Status::resource_exhausted(error.to_string()),
+
+        // logs
+        error @ (Error::InvalidLogEntry { .. } | Error::UnknownLevel(_)) => {
+            Status::invalid_argument(error.to_string())
+        }
     }
 }

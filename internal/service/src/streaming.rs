@@ -11,11 +11,13 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
-use streamhub_biz::{batch::BatchLimits, edit::EditHub, market::Market, sensors::SensorLimits};
+use streamhub_biz::{
+    batch::BatchLimits, edit::EditHub, logs::LogHub, market::Market, sensors::SensorLimits,
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{edit, stream::ResponseStream};
+use crate::{edit, logs::LogHandlers, stream::ResponseStream};
 
 /// The domain objects the handlers translate to, built by the binary from data and config.
 #[derive(Debug, Clone)]
@@ -28,6 +30,8 @@ pub struct StreamingDomain {
     pub batch_limits: BatchLimits,
     /// The open documents of CollaborativeEdit.
     pub edits: EditHub,
+    /// The log store and its live followers (logs and feeds).
+    pub logs: LogHub,
 }
 
 /// The handler set of `streaming.StreamingService`.
@@ -39,6 +43,7 @@ pub struct StreamingService {
     sensor_limits: SensorLimits,
     batch_limits: BatchLimits,
     edits: EditHub,
+    logs: LogHandlers,
 }
 
 impl StreamingService {
@@ -49,8 +54,10 @@ impl StreamingService {
             sensor_limits,
             batch_limits,
             edits,
+            logs,
         } = domain;
         Self {
+            logs: LogHandlers::new(logs, stopping.clone()),
             stopping,
             market,
             sensor_limits,
@@ -88,9 +95,9 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn stream_logs(
         &self,
-        _request: Request<LogRequest>,
+        request: Request<LogRequest>,
     ) -> Result<Response<Self::StreamLogsStream>, Status> {
-        Err(not_yet("StreamLogs"))
+        self.logs.stream_logs(request)
     }
 
     async fn download_file(
@@ -149,30 +156,30 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn get_data_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::GetDataStreamStream>, Status> {
-        Err(not_yet("GetDataStream"))
+        self.logs.get_data_stream(request)
     }
 
     async fn controlled_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::ControlledStreamStream>, Status> {
-        Err(not_yet("ControlledStream"))
+        self.logs.controlled_stream(request)
     }
 
     async fn buffered_stream(
         &self,
-        _request: Request<StreamRequest>,
+        request: Request<StreamRequest>,
     ) -> Result<Response<Self::BufferedStreamStream>, Status> {
-        Err(not_yet("BufferedStream"))
+        self.logs.buffered_stream(request)
     }
 
     async fn push_logs(
         &self,
-        _request: Request<Streaming<LogEntry>>,
+        request: Request<Streaming<LogEntry>>,
     ) -> Result<Response<PushLogsResult>, Status> {
-        Err(not_yet("PushLogs"))
+        self.logs.push_logs(request).await
     }
 
     async fn get_upload_status(

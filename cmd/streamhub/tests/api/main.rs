@@ -8,6 +8,7 @@ mod edit;
 mod health;
 mod helpers;
 mod limits;
+mod logs;
 mod market;
 mod reflection;
 mod sensors;

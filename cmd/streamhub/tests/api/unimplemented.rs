@@ -1,6 +1,6 @@
 //! Methods whose feature has not landed answer UNIMPLEMENTED, naming the method.
 
-use streamhub_api::streaming::{ChatMessage, FileChunk, LogRequest, UploadStatusRequest};
+use streamhub_api::streaming::{ChatMessage, FileChunk, FileRequest, UploadStatusRequest};
 use tonic::{Code, Status};
 
 use crate::helpers::spawn_app;
@@ -26,8 +26,8 @@ async fn each_kind_of_call_gets_a_clear_unimplemented() {
         "GetUploadStatus",
     );
     assert_unimplemented(
-        client.stream_logs(LogRequest::default()).await,
-        "StreamLogs",
+        client.download_file(FileRequest::default()).await,
+        "DownloadFile",
     );
     assert_unimplemented(
         client

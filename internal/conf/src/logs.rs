@@ -1,0 +1,33 @@
+//! `logs`: the log store behind StreamLogs, PushLogs and the resumable feeds.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// `logs`: retention of stored entries and the live fan-out to followers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogsConf {
+    /// Entries older than this (by their timestamp) are deleted.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub retention: Duration,
+    /// At most this many entries are kept; the oldest go first.
+    pub max_entries: u64,
+    /// How often the retention task runs.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub retention_interval: Duration,
+    /// Entries held in memory for live followers. A follower that falls further behind reads
+    /// the missed entries back from the database, so this bounds memory, not correctness.
+    pub live_buffer: usize,
+}
+
+impl Default for LogsConf {
+    fn default() -> Self {
+        Self {
+            retention: Duration::from_secs(7 * 24 * 60 * 60),
+            max_entries: 1_000_000,
+            retention_interval: Duration::from_secs(60),
+            live_buffer: 4096,
+        }
+    }
+}
