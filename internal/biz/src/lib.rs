@@ -5,6 +5,8 @@
 //! through the repository traits declared here and implemented in `streamhub-data`. This crate
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
+pub mod chat;
 mod error;
+pub mod game;
 
 pub use error::{Error, Result};

@@ -6,9 +6,13 @@
 //! typo fails start-up instead of being ignored. [`Config::load`] turns every problem into one
 //! [`ConfError`] whose message names the key.
 
+mod chat;
 mod duration;
+mod game;
 mod load;
 mod model;
 
+pub use chat::ChatConf;
+pub use game::GameConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use model::*;

@@ -120,11 +120,13 @@ impl Config {
         if self.data.storage.root.as_os_str().is_empty() {
             return Err(bad("data.storage.root", "must not be empty"));
         }
+        self.chat.validate()?;
+        self.game.validate()?;
         Ok(())
     }
 }
 
-fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
+pub(crate) fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
     ConfError::BadValue {
         key,
         reason: reason.into(),

@@ -4,6 +4,8 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use serde::Deserialize;
 
+use crate::{ChatConf, GameConf};
+
 /// The whole configuration. Every section is optional in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -11,6 +13,8 @@ pub struct Config {
     pub server: ServerConf,
     pub data: DataConf,
     pub log: LogConf,
+    pub chat: ChatConf,
+    pub game: GameConf,
 }
 
 /// `server`: how the process listens.
