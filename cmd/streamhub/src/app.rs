@@ -3,6 +3,10 @@
 use std::{future::Future, net::SocketAddr};
 
 use anyhow::Context as _;
+use streamhub_biz::{
+    chat::{ChatLimits, RoomHub},
+    game::{Board, GameHub, GameLimits},
+};
 use streamhub_conf::Config;
 use streamhub_data::Data;
 use streamhub_server::Services;
@@ -33,7 +37,20 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
-        let services = Services::new(StreamingService::new(stopping.clone()));
+        let rooms = RoomHub::in_process(ChatLimits {
+            history: config.chat.history,
+            member_queue: config.chat.member_queue,
+            max_message_bytes: config.chat.max_message_bytes,
+            max_rooms: config.chat.max_rooms,
+        });
+        let games = GameHub::in_process(GameLimits {
+            board: Board {
+                width: config.game.board_width,
+                height: config.game.board_height,
+            },
+            max_sessions: config.game.max_sessions,
+        });
+        let services = Services::new(StreamingService::new(stopping.clone(), rooms, games));
         Ok(Self {
             config,
             listener,

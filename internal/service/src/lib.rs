@@ -2,6 +2,8 @@
 //! biz results back, and nothing more. Field validation that needs no state happens in the
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
+mod chat;
+mod game;
 mod status;
 mod stream;
 mod streaming;

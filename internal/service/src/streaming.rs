@@ -11,6 +11,7 @@ use streamhub_api::streaming::{
     StockRequest, StreamData, StreamRequest, UploadResult, UploadStatus, UploadStatusRequest,
     streaming_service_server,
 };
+use streamhub_biz::{chat::RoomHub, game::GameHub};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -20,14 +21,19 @@ use crate::stream::ResponseStream;
 #[derive(Debug, Clone)]
 pub struct StreamingService {
     /// Cancelled when shutdown starts; every long-lived stream ends on it.
-    #[allow(dead_code)] // read by the streaming features as they land
     stopping: CancellationToken,
+    rooms: RoomHub,
+    games: GameHub,
 }
 
 impl StreamingService {
     /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+    pub fn new(stopping: CancellationToken, rooms: RoomHub, games: GameHub) -> Self {
+        Self {
+            stopping,
+            rooms,
+            games,
+        }
     }
 }
 
@@ -93,16 +99,24 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn chat(
         &self,
-        _request: Request<Streaming<ChatMessage>>,
+        request: Request<Streaming<ChatMessage>>,
     ) -> Result<Response<Self::ChatStream>, Status> {
-        Err(not_yet("Chat"))
+        Ok(Response::new(crate::chat::chat(
+            self.rooms.clone(),
+            request.into_inner(),
+            self.stopping.clone(),
+        )))
     }
 
     async fn game_session(
         &self,
-        _request: Request<Streaming<GameAction>>,
+        request: Request<Streaming<GameAction>>,
     ) -> Result<Response<Self::GameSessionStream>, Status> {
-        Err(not_yet("GameSession"))
+        Ok(Response::new(crate::game::game_session(
+            self.games.clone(),
+            request.into_inner(),
+            self.stopping.clone(),
+        )))
     }
 
     async fn collaborative_edit(

@@ -1,6 +1,6 @@
 //! Methods whose feature has not landed answer UNIMPLEMENTED, naming the method.
 
-use streamhub_api::streaming::{ChatMessage, FileChunk, LogRequest, UploadStatusRequest};
+use streamhub_api::streaming::{EditOperation, FileChunk, LogRequest, UploadStatusRequest};
 use tonic::{Code, Status};
 
 use crate::helpers::spawn_app;
@@ -37,8 +37,8 @@ async fn each_kind_of_call_gets_a_clear_unimplemented() {
     );
     assert_unimplemented(
         client
-            .chat(tokio_stream::iter([ChatMessage::default()]))
+            .collaborative_edit(tokio_stream::iter([EditOperation::default()]))
             .await,
-        "Chat",
+        "CollaborativeEdit",
     );
 }
