@@ -2,6 +2,7 @@
 //! gRPC clients (and, in `binary`, the real executable).
 
 mod binary;
+mod chat;
 mod health;
 mod helpers;
 mod limits;
