@@ -119,7 +119,9 @@ pub enum Action {
     Join,
     Move(Position),
     /// Score; with a target, also hurt it.
-    Attack { target: Option<String> },
+    Attack {
+        target: Option<String>,
+    },
     Defend,
 }
 
@@ -134,10 +136,12 @@ impl Action {
         match action_type.to_ascii_uppercase().as_str() {
             "JOIN" => Ok(Self::Join),
             "MOVE" => {
-                let raw = parameters.get("position").ok_or_else(|| Error::BadParameter {
-                    name: "position",
-                    reason: "is required for MOVE (\"x,y\")".to_owned(),
-                })?;
+                let raw = parameters
+                    .get("position")
+                    .ok_or_else(|| Error::BadParameter {
+                        name: "position",
+                        reason: "is required for MOVE (\"x,y\")".to_owned(),
+                    })?;
                 Ok(Self::Move(parse_position(raw, board)?))
             }
             "ATTACK" => Ok(Self::Attack {
@@ -215,13 +219,13 @@ pub fn apply(state: &GameState, player_id: &str, action: &Action) -> Result<Game
                         reason: "a player cannot attack itself".to_owned(),
                     });
                 }
-                let target = next
-                    .players
-                    .get_mut(target_id)
-                    .ok_or_else(|| Error::BadParameter {
-                        name: "target",
-                        reason: format!("no player {target_id:?} in this session"),
-                    })?;
+                let target =
+                    next.players
+                        .get_mut(target_id)
+                        .ok_or_else(|| Error::BadParameter {
+                            name: "target",
+                            reason: format!("no player {target_id:?} in this session"),
+                        })?;
                 if target.is_out() {
                     return Err(Error::TargetOut(target_id.clone()));
                 }
@@ -451,7 +455,13 @@ mod tests {
             let err = Action::parse("MOVE", &params(&[("position", raw)]), BOARD)
                 .expect_err("bad position");
             assert!(
-                matches!(err, Error::BadParameter { name: "position", .. }),
+                matches!(
+                    err,
+                    Error::BadParameter {
+                        name: "position",
+                        ..
+                    }
+                ),
                 "{raw:?}: {err:?}"
             );
         }

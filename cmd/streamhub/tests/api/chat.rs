@@ -213,7 +213,10 @@ async fn a_half_close_delivers_everything_then_ends_ok_and_others_see_the_leave(
     for i in 0..10 {
         assert_eq!(watcher.next().await.id, 3 + i);
     }
-    assert_eq!(summary(&watcher.next().await), event(13, "leave", "User1", ""));
+    assert_eq!(
+        summary(&watcher.next().await),
+        event(13, "leave", "User1", "")
+    );
 }
 
 #[tokio::test]
@@ -293,7 +296,10 @@ async fn a_resume_beyond_the_kept_history_starts_with_a_reset() {
 
     // Resuming from within the kept history needs no reset.
     let mut cid = Member::join(&app, "r", "cid", 9).await;
-    assert_eq!(summary(&cid.next().await), event(10, "message", "ann", "m8"));
+    assert_eq!(
+        summary(&cid.next().await),
+        event(10, "message", "ann", "m8")
+    );
 }
 
 #[tokio::test]
@@ -327,7 +333,10 @@ async fn a_member_that_stops_reading_is_cut_off_and_the_room_goes_on() {
     let big = "x".repeat(4000);
     let mut cut_off = false;
     for _round in 0..20_000 {
-        flood.send(say(&big)).await.expect("the flooder's stream is open");
+        flood
+            .send(say(&big))
+            .await
+            .expect("the flooder's stream is open");
         loop {
             let event = watcher.next().await;
             if event.kind == "leave" && event.user_id == "slow" {

@@ -3,6 +3,7 @@
 
 mod binary;
 mod chat;
+mod game;
 mod health;
 mod helpers;
 mod limits;

@@ -16,8 +16,7 @@ use std::{
 };
 
 use super::{
-    ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, Offer, RoomBus,
-    Subscription,
+    ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, Offer, RoomBus, Subscription,
 };
 use crate::{Error, Result};
 
@@ -254,10 +253,20 @@ mod tests {
     fn drain(member: &mut crate::chat::Membership) -> Vec<(i64, ChatKind, String, String)> {
         let mut seen = Vec::new();
         while let Some(event) = member.replay.pop_front() {
-            seen.push((event.id, event.kind, event.user_id.clone(), event.text.clone()));
+            seen.push((
+                event.id,
+                event.kind,
+                event.user_id.clone(),
+                event.text.clone(),
+            ));
         }
         while let Ok(event) = member.live.events.try_recv() {
-            seen.push((event.id, event.kind, event.user_id.clone(), event.text.clone()));
+            seen.push((
+                event.id,
+                event.kind,
+                event.user_id.clone(),
+                event.text.clone(),
+            ));
         }
         seen
     }
@@ -318,7 +327,11 @@ mod tests {
         let seen = drain(&mut bob);
         assert_eq!(seen[0].0, 2, "the reset carries the last lost id");
         assert_eq!(seen[0].1, ChatKind::Reset);
-        assert!(seen[0].3.starts_with("1 messages after id 1"), "{}", seen[0].3);
+        assert!(
+            seen[0].3.starts_with("1 messages after id 1"),
+            "{}",
+            seen[0].3
+        );
         let ids: Vec<i64> = seen[1..].iter().map(|event| event.0).collect();
         assert_eq!(ids, [3, 4, 5, 6, 7, 8]);
     }
@@ -353,7 +366,10 @@ mod tests {
         assert!(matches!(last, Err(Error::SlowConsumer)), "{last:?}");
         let ids: Vec<i64> = events.into_iter().map(|id| id.expect("event")).collect();
         assert_eq!(ids, [1, 2, 3, 4], "what was queued comes before the error");
-        assert!(matches!(slow.send("x".to_owned()), Err(Error::SlowConsumer)));
+        assert!(matches!(
+            slow.send("x".to_owned()),
+            Err(Error::SlowConsumer)
+        ));
     }
 
     #[test]

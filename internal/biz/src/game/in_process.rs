@@ -173,7 +173,10 @@ mod tests {
         bob.act(&Action::Defend).expect("defend");
         let seen_by_bob = bob.next_state().await.expect("state");
         let seen_by_ann = ann.next_state().await.expect("state");
-        assert_eq!(seen_by_ann, seen_by_bob, "conflated to the same latest state");
+        assert_eq!(
+            seen_by_ann, seen_by_bob,
+            "conflated to the same latest state"
+        );
         assert_eq!(seen_by_ann.tick, 3);
         assert_eq!(seen_by_ann.status, GameStatus::Ongoing);
     }
@@ -182,9 +185,13 @@ mod tests {
     async fn a_refused_first_action_changes_nothing() {
         let (sessions, hub) = hub(4);
         let err = hub
-            .join("s", "ann", &Action::Attack {
-                target: Some("zed".to_owned()),
-            })
+            .join(
+                "s",
+                "ann",
+                &Action::Attack {
+                    target: Some("zed".to_owned()),
+                },
+            )
             .expect_err("no such target");
         assert!(matches!(err, Error::BadParameter { .. }), "{err:?}");
         assert_eq!(sessions.session_count(), 0, "never opened");
@@ -198,7 +205,9 @@ mod tests {
         let (sessions, hub) = hub(1);
         let mut ann = hub.join("s", "ann", &Action::Join).expect("ann");
         let bob = hub.join("s", "bob", &Action::Join).expect("bob");
-        let err = hub.join("t", "cid", &Action::Join).expect_err("one session only");
+        let err = hub
+            .join("t", "cid", &Action::Join)
+            .expect_err("one session only");
         assert!(matches!(err, Error::TooManySessions { max: 1 }), "{err:?}");
         drop(bob);
         let after_leave = ann.next_state().await.expect("state");
