@@ -372,6 +372,15 @@ impl Seat {
         Some(Arc::clone(&self.states.borrow_and_update()))
     }
 
+    /// The latest state if it has not been returned yet, without waiting.
+    pub fn take_unseen(&mut self) -> Option<Arc<GameSnapshot>> {
+        if self.states.has_changed().unwrap_or(false) {
+            Some(Arc::clone(&self.states.borrow_and_update()))
+        } else {
+            None
+        }
+    }
+
     /// Leaves the session.
     pub fn leave(&mut self) {
         if std::mem::take(&mut self.seated) {

@@ -3,7 +3,7 @@
 //! Like chat, the response stream reads actions and session states in one `select!`. States
 //! come from the session's `watch`: a stream that falls behind gets the latest state only.
 //! The stream owns the player's seat, so the player leaves when the stream ends for any
-//! reason; a half-close is a normal end (OK).
+//! reason; a half-close is a normal end (OK), after the latest state not yet sent.
 
 use std::sync::Arc;
 
@@ -76,8 +76,14 @@ impl GameStream {
                         return self.fail(status);
                     }
                 }
-                // Half-close: the player leaves and the stream ends normally.
-                Wake::Inbound(Ok(None)) => return None,
+                // Half-close: the player leaves and the stream ends normally, after the
+                // state its last action produced if that is not out yet.
+                Wake::Inbound(Ok(None)) => {
+                    let last = seat.take_unseen();
+                    self.seat = None;
+                    self.finished = true;
+                    return last.map(|snapshot| (Ok(to_state(&snapshot)), self));
+                }
                 Wake::Inbound(Err(status)) => return self.fail(status),
             }
         }

@@ -256,22 +256,26 @@ async fn a_player_whose_stream_ends_leaves_and_the_session_closes_when_empty() {
     let cid = Player::join(&app, "s", "cid").await;
     ann.state_at(3).await;
 
-    // A half-close is a normal end.
+    // A half-close is a normal end, after the state of the player's last action.
+    bob.act("MOVE", &[("position", "9,9")]).await;
     bob.outbound = None;
+    let mut last = None;
     loop {
         match within("bob's stream to end", bob.inbound.message()).await {
-            Ok(Some(_)) => {} // states sent before the half-close was read
+            Ok(Some(state)) => last = Some(state),
             Ok(None) => break,
             Err(status) => panic!("a half-close ends OK, got {status}"),
         }
     }
-    let state = ann.state_at(4).await;
+    let last = last.expect("bob got states");
+    assert_eq!((last.tick, standing(&last, "bob").2.as_str()), (4, "9,9"));
+    let state = ann.state_at(5).await;
     assert!(!state.players.contains_key("bob"), "{state:?}");
     assert_eq!(state.game_status, "ONGOING");
 
     // So is a disconnect.
     drop(cid);
-    let state = ann.state_at(5).await;
+    let state = ann.state_at(6).await;
     assert_eq!(state.players.keys().collect::<Vec<_>>(), ["ann"]);
     assert_eq!(state.game_status, "WAITING");
 
