@@ -3,14 +3,16 @@
 //! 1. One room, 100 members, each sending 100 messages with at most 4 of its own unacknowledged
 //!    (a member's own copy is its acknowledgement, so no member falls `chat.member_queue`
 //!    behind): deliveries per second, and the send→receipt latency seen by the other members.
-//! 2. 10,000 idle members in 100 rooms: resident memory per member. The clients live in the
-//!    same process, so the figure covers both ends of each stream (an upper bound for the
-//!    server's share).
+//! 2. 10,000 idle members in 100 rooms: the server's resident memory per member. The idle
+//!    clients run in a child process (this executable again, with `IDLE_CLIENT_ENV` set), so
+//!    the server's RSS delta is its own.
 //!
 //! Run with `cargo bench -p streamhub --bench chat`; it prints its figures.
 
 use std::{
     future::Future,
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
@@ -38,8 +40,15 @@ const STREAMS_PER_CONNECTION: usize = 200;
 /// Any step that takes longer means the bench is broken, not slow.
 const STEP_LIMIT: Duration = Duration::from_secs(60);
 
+/// Set (to the server's endpoint) in the child process that plays the idle members.
+const IDLE_CLIENT_ENV: &str = "STREAMHUB_BENCH_IDLE_CLIENT";
+
 #[tokio::main]
 async fn main() {
+    if let Ok(endpoint) = std::env::var(IDLE_CLIENT_ENV) {
+        idle_client(&endpoint).await;
+        return;
+    }
     let data_dir = tempfile::tempdir().expect("temporary data directory");
     let mut config = Config::default();
     config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
@@ -208,13 +217,71 @@ async fn busy_member(
     latencies
 }
 
+/// Starts the idle members in a child process and reports the server's memory per member.
 async fn idle_members(endpoint: &str) {
     let total = IDLE_ROOMS * IDLE_PER_ROOM;
+    let before = memory();
+    let mut child = Command::new(std::env::current_exe().expect("this executable"))
+        .env(IDLE_CLIENT_ENV, endpoint)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the idle clients");
+    let stdout = child.stdout.take().expect("child stdout");
+    // "ready SECONDS CLIENT_RSS_KIB" once every member has joined and read every join.
+    let ready = bounded(
+        "the idle clients to be ready",
+        tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|line| line.starts_with("ready "))
+        }),
+    )
+    .await
+    .expect("reader task")
+    .expect("the idle clients report ready");
+    let after = memory();
+    let fields: Vec<f64> = ready
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    let (opened_in, client_rss_kib) = (fields[0], fields[1]);
+    let per_member_kib = after.rss_kib.saturating_sub(before.rss_kib) as f64 / total as f64;
+    println!(
+        "chat: {total} idle members in {IDLE_ROOMS} rooms, {} connections from a child process \
+         (opened in {opened_in:.2} s)",
+        total.div_ceil(STREAMS_PER_CONNECTION)
+    );
+    println!(
+        "  server VmRSS {:.1} MiB -> {:.1} MiB (VmHWM {:.1} MiB): {per_member_kib:.1} KiB per member \
+         (client process: {:.1} KiB per member)",
+        before.rss_kib as f64 / 1024.0,
+        after.rss_kib as f64 / 1024.0,
+        after.hwm_kib as f64 / 1024.0,
+        client_rss_kib / total as f64
+    );
+    // Closing its stdin tells the child to drop every stream and exit.
+    drop(child.stdin.take());
+    let status = bounded(
+        "the idle clients to exit",
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .expect("wait task")
+    .expect("child status");
+    assert!(status.success(), "idle clients failed: {status}");
+}
+
+/// The child process: opens the idle members, reports, and holds them until stdin closes.
+async fn idle_client(endpoint: &str) {
+    let total = IDLE_ROOMS * IDLE_PER_ROOM;
+    let before = memory();
     let mut channels = Vec::new();
     for _ in 0..total.div_ceil(STREAMS_PER_CONNECTION) {
         channels.push(connect(endpoint).await);
     }
-    let before = memory();
     let started = Instant::now();
     let mut rooms = JoinSet::new();
     for room in 0..IDLE_ROOMS {
@@ -225,22 +292,22 @@ async fn idle_members(endpoint: &str) {
     while let Some(room) = bounded("the idle rooms to fill", rooms.join_next()).await {
         held.push(room.expect("room task"));
     }
-    let opened_in = started.elapsed();
     let after = memory();
-    let per_member = (after.rss_kib.saturating_sub(before.rss_kib)) as f64 * 1024.0 / total as f64;
-    println!(
-        "chat: {total} idle members in {IDLE_ROOMS} rooms over {} connections (opened in {:.2} s)",
-        channels.len(),
-        opened_in.as_secs_f64()
-    );
-    println!(
-        "  VmRSS {:.1} MiB -> {:.1} MiB (VmHWM {:.1} MiB): {:.1} KiB per member, server and \
-         in-process client ends together",
-        before.rss_kib as f64 / 1024.0,
-        after.rss_kib as f64 / 1024.0,
-        after.hwm_kib as f64 / 1024.0,
-        per_member / 1024.0
-    );
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "ready {:.3} {}",
+        started.elapsed().as_secs_f64(),
+        after.rss_kib.saturating_sub(before.rss_kib)
+    )
+    .expect("report to the parent");
+    stdout.flush().expect("report to the parent");
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await
+    .expect("stdin task");
     drop(held);
 }
 
