@@ -5,8 +5,10 @@ use std::{future::Future, net::SocketAddr, sync::Arc};
 use anyhow::Context as _;
 use streamhub_biz::{
     batch::BatchLimits,
+    chat::{ChatLimits, RoomHub},
     compat::ChatHub,
     edit::{DocumentLimits, EditHub, EditLimits},
+    game::{Board, GameHub, GameLimits},
     logs::{LogHub, RetentionPolicy},
     market::{Market, MarketLimits},
     sensors::SensorLimits,
@@ -41,6 +43,19 @@ impl Application {
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
         let tasks = TaskTracker::new();
+        let rooms = RoomHub::in_process(ChatLimits {
+            history: config.chat.history,
+            member_queue: config.chat.member_queue,
+            max_message_bytes: config.chat.max_message_bytes,
+            max_rooms: config.chat.max_rooms,
+        });
+        let games = GameHub::in_process(GameLimits {
+            board: Board {
+                width: config.game.board_width,
+                height: config.game.board_height,
+            },
+            max_sessions: config.game.max_sessions,
+        });
         let logs = LogHub::new(
             Arc::new(SqliteLogRepo::new(data.database().clone())),
             config.logs.live_buffer,
@@ -69,6 +84,8 @@ impl Application {
                 tasks.clone(),
             ),
             logs,
+            rooms,
+            games,
         };
         let mut services = Services::new(StreamingService::new(stopping.clone(), domain));
         if config.compat.enabled {

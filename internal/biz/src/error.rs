@@ -62,4 +62,38 @@ pub enum Error {
     /// A level name outside DEBUG, INFO, WARN, ERROR.
     #[error("level {0:?} is unknown; use DEBUG, INFO, WARN or ERROR")]
     UnknownLevel(String),
+    // --- chat and game sessions (issue 6) ---
+    /// A chat text over `chat.max_message_bytes`.
+    #[error("message is {bytes} bytes; the limit is {max} bytes")]
+    MessageTooLong { bytes: usize, max: usize },
+    /// A chat member's queue overflowed and the room dropped it.
+    #[error("slow consumer: this member's queue overflowed and it was removed from the room")]
+    SlowConsumer,
+    /// Opening one more room would exceed `chat.max_rooms`.
+    #[error("too many chat rooms are open (limit {max}); try again later")]
+    TooManyRooms { max: usize },
+    /// Opening one more session would exceed `game.max_sessions`.
+    #[error("too many game sessions are open (limit {max}); try again later")]
+    TooManySessions { max: usize },
+    /// An `action_type` the game does not know.
+    #[error("action_type {0:?} is unknown; use JOIN, MOVE, ATTACK or DEFEND")]
+    UnknownAction(String),
+    /// An action's parameter is missing or wrong.
+    #[error("parameters.{name} {reason}")]
+    BadParameter { name: &'static str, reason: String },
+    /// The player already plays in this session on another stream.
+    #[error("player {0:?} is already playing in this session")]
+    PlayerTaken(String),
+    /// The acting player is not in the session.
+    #[error("player {0:?} is not in this session")]
+    NotInSession(String),
+    /// The acting player was knocked out.
+    #[error("player {0:?} is out (health 0) and can no longer act")]
+    PlayerOut(String),
+    /// The attack's target was knocked out.
+    #[error("parameters.target {0:?} is out (health 0) and cannot be attacked")]
+    TargetOut(String),
+    /// The game is over; only newcomers may join.
+    #[error("the game is finished; only a new player can start another round")]
+    GameFinished,
 }

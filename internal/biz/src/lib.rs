@@ -6,9 +6,11 @@
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
 pub mod batch;
+pub mod chat;
 pub mod compat;
 pub mod edit;
 mod error;
+pub mod game;
 pub mod logs;
 pub mod market;
 pub mod sensors;

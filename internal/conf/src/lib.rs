@@ -7,9 +7,11 @@
 //! [`ConfError`] whose message names the key.
 
 mod batch;
+mod chat;
 mod compat;
 mod duration;
 mod edit;
+mod game;
 mod load;
 mod logs;
 mod market;
@@ -17,8 +19,10 @@ mod model;
 mod sensors;
 
 pub use batch::BatchConf;
+pub use chat::ChatConf;
 pub use compat::CompatConf;
 pub use edit::EditConf;
+pub use game::GameConf;
 pub use load::{ConfError, ENV_PREFIX};
 pub use market::MarketConf;
 pub use model::*;

@@ -193,6 +193,8 @@ impl Config {
                 ));
             }
         }
+        self.chat.validate()?;
+        self.game.validate()?;
         Ok(())
     }
 }
@@ -200,7 +202,7 @@ impl Config {
 /// Upper bound of `logs.live_buffer` (entries held in memory for live followers).
 const MAX_LIVE_BUFFER: usize = 1 << 20;
 
-fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
+pub(crate) fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
     ConfError::BadValue {
         key,
         reason: reason.into(),

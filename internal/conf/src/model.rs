@@ -5,6 +5,7 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 use serde::Deserialize;
 
 pub use crate::logs::LogsConf;
+use crate::{ChatConf, GameConf};
 
 /// The whole configuration. Every section is optional in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -19,6 +20,8 @@ pub struct Config {
     pub sensors: crate::SensorsConf,
     pub batch: crate::BatchConf,
     pub logs: LogsConf,
+    pub chat: ChatConf,
+    pub game: GameConf,
 }
 
 /// `server`: how the process listens.

@@ -135,6 +135,10 @@ fn bad_values_are_rejected_naming_the_key() {
             "logs.retention_interval",
         ),
         ("logs:\n  retention: forever\n", "logs.retention"),
+        ("chat:\n  member_queue: 0\n", "chat.member_queue"),
+        ("chat:\n  max_rooms: 0\n", "chat.max_rooms"),
+        ("game:\n  board_width: 0\n", "game.board_width"),
+        ("game:\n  max_sessions: -3\n", "game.max_sessions"),
     ];
     for (yaml, key) in cases {
         let file = write(dir.path(), "config.yaml", yaml);

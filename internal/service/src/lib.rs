@@ -3,8 +3,10 @@
 //! conversions; every [`streamhub_biz::Error`] becomes a status in one place ([`status`]).
 
 mod batch;
+mod chat;
 pub mod compat;
 mod edit;
+mod game;
 mod logs;
 mod market;
 mod sensors;

@@ -1,7 +1,7 @@
 //! The one mapping from domain errors to gRPC statuses.
 
 use streamhub_biz::Error;
-use tonic::Status;
+use tonic::{Code, Status};
 
 /// Maps a domain error to the status the client sees. Storage details are logged here and
 /// replaced by a generic message, so no path or SQL reaches a client.
@@ -35,5 +35,18 @@ pub fn to_status(error: Error) -> Status {
         error @ (Error::InvalidLogEntry { .. } | Error::UnknownLevel(_)) => {
             Status::invalid_argument(error.to_string())
         }
+
+        // --- chat and game sessions (issue 6) ---
+        Error::MessageTooLong { .. } | Error::UnknownAction(_) | Error::BadParameter { .. } => {
+            Status::new(Code::InvalidArgument, error.to_string())
+        }
+        Error::SlowConsumer | Error::TooManyRooms { .. } | Error::TooManySessions { .. } => {
+            Status::new(Code::ResourceExhausted, error.to_string())
+        }
+        Error::PlayerTaken(_) => Status::new(Code::AlreadyExists, error.to_string()),
+        Error::NotInSession(_)
+        | Error::PlayerOut(_)
+        | Error::TargetOut(_)
+        | Error::GameFinished => Status::new(Code::FailedPrecondition, error.to_string()),
     }
 }

@@ -12,7 +12,8 @@ use streamhub_api::streaming::{
     streaming_service_server,
 };
 use streamhub_biz::{
-    batch::BatchLimits, edit::EditHub, logs::LogHub, market::Market, sensors::SensorLimits,
+    batch::BatchLimits, chat::RoomHub, edit::EditHub, game::GameHub, logs::LogHub, market::Market,
+    sensors::SensorLimits,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -32,6 +33,10 @@ pub struct StreamingDomain {
     pub edits: EditHub,
     /// The log store and its live followers (logs and feeds).
     pub logs: LogHub,
+    /// The chat rooms.
+    pub rooms: RoomHub,
+    /// The game sessions.
+    pub games: GameHub,
 }
 
 /// The handler set of `streaming.StreamingService`.
@@ -44,6 +49,8 @@ pub struct StreamingService {
     batch_limits: BatchLimits,
     edits: EditHub,
     logs: LogHandlers,
+    rooms: RoomHub,
+    games: GameHub,
 }
 
 impl StreamingService {
@@ -55,6 +62,8 @@ impl StreamingService {
             batch_limits,
             edits,
             logs,
+            rooms,
+            games,
         } = domain;
         Self {
             logs: LogHandlers::new(logs, stopping.clone()),
@@ -63,6 +72,8 @@ impl StreamingService {
             sensor_limits,
             batch_limits,
             edits,
+            rooms,
+            games,
         }
     }
 }
@@ -134,16 +145,24 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn chat(
         &self,
-        _request: Request<Streaming<ChatMessage>>,
+        request: Request<Streaming<ChatMessage>>,
     ) -> Result<Response<Self::ChatStream>, Status> {
-        Err(not_yet("Chat"))
+        Ok(Response::new(crate::chat::chat(
+            self.rooms.clone(),
+            request.into_inner(),
+            self.stopping.clone(),
+        )))
     }
 
     async fn game_session(
         &self,
-        _request: Request<Streaming<GameAction>>,
+        request: Request<Streaming<GameAction>>,
     ) -> Result<Response<Self::GameSessionStream>, Status> {
-        Err(not_yet("GameSession"))
+        Ok(Response::new(crate::game::game_session(
+            self.games.clone(),
+            request.into_inner(),
+            self.stopping.clone(),
+        )))
     }
 
     async fn collaborative_edit(

@@ -3,8 +3,10 @@
 
 mod batch;
 mod binary;
+mod chat;
 mod compat;
 mod edit;
+mod game;
 mod health;
 mod helpers;
 mod limits;

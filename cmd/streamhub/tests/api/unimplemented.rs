@@ -1,6 +1,6 @@
 //! Methods whose feature has not landed answer UNIMPLEMENTED, naming the method.
 
-use streamhub_api::streaming::{ChatMessage, FileChunk, FileRequest, UploadStatusRequest};
+use streamhub_api::streaming::{FileChunk, FileRequest, UploadStatusRequest};
 use tonic::{Code, Status};
 
 use crate::helpers::spawn_app;
@@ -34,11 +34,5 @@ async fn each_kind_of_call_gets_a_clear_unimplemented() {
             .upload_file(tokio_stream::iter([FileChunk::default()]))
             .await,
         "UploadFile",
-    );
-    assert_unimplemented(
-        client
-            .chat(tokio_stream::iter([ChatMessage::default()]))
-            .await,
-        "Chat",
     );
 }

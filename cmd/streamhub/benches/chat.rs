@@ -1,0 +1,353 @@
+//! Chat throughput, latency and memory, against the real server in-process over loopback gRPC.
+//!
+//! 1. One room, 100 members, each sending 100 messages with at most 4 of its own unacknowledged
+//!    (a member's own copy is its acknowledgement, so no member falls `chat.member_queue`
+//!    behind): deliveries per second, and the send→receipt latency seen by the other members.
+//! 2. 10,000 idle members in 100 rooms: the server's resident memory per member. The idle
+//!    clients run in a child process (this executable again, with `IDLE_CLIENT_ENV` set), so
+//!    the server's RSS delta is its own.
+//!
+//! Run with `cargo bench -p streamhub --bench chat`; it prints its figures.
+
+use std::{
+    future::Future,
+    io::{BufRead as _, BufReader, Write as _},
+    process::{Command, Stdio},
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use streamhub::Application;
+use streamhub_api::streaming::{ChatMessage, streaming_service_client::StreamingServiceClient};
+use streamhub_conf::Config;
+use tokio::{
+    sync::{Barrier, mpsc, oneshot},
+    task::JoinSet,
+};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Streaming, transport::Channel};
+
+const MEMBERS: usize = 100;
+const MESSAGES_EACH: usize = 100;
+const WINDOW: usize = 4;
+const BUSY_CONNECTIONS: usize = 4;
+
+const IDLE_ROOMS: usize = 100;
+const IDLE_PER_ROOM: usize = 100;
+/// Below the server's default `max_concurrent_streams` (256) per connection.
+const STREAMS_PER_CONNECTION: usize = 200;
+
+/// Any step that takes longer means the bench is broken, not slow.
+const STEP_LIMIT: Duration = Duration::from_secs(60);
+
+/// Set (to the server's endpoint) in the child process that plays the idle members.
+const IDLE_CLIENT_ENV: &str = "STREAMHUB_BENCH_IDLE_CLIENT";
+
+#[tokio::main]
+async fn main() {
+    if let Ok(endpoint) = std::env::var(IDLE_CLIENT_ENV) {
+        idle_client(&endpoint).await;
+        return;
+    }
+    let data_dir = tempfile::tempdir().expect("temporary data directory");
+    let mut config = Config::default();
+    config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
+    config.data.database.source = format!(
+        "sqlite://{}",
+        data_dir.path().join("streamhub.db").display()
+    );
+    config.data.storage.root = data_dir.path().join("files");
+    let app = Application::build(config).await.expect("build the server");
+    let endpoint = format!("http://{}", app.local_addr().expect("address"));
+    let (shutdown, signal) = oneshot::channel::<()>();
+    let serving = tokio::spawn(app.run(async {
+        let _ = signal.await;
+    }));
+
+    one_busy_room(&endpoint).await;
+    idle_members(&endpoint).await;
+
+    let _ = shutdown.send(());
+    serving
+        .await
+        .expect("server task")
+        .expect("server stops cleanly");
+}
+
+async fn connect(endpoint: &str) -> Channel {
+    Channel::from_shared(endpoint.to_owned())
+        .expect("endpoint")
+        .connect()
+        .await
+        .expect("connect")
+}
+
+async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(STEP_LIMIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_LIMIT:?}"))
+}
+
+/// Opens a chat stream whose first message joins `room` as `user`.
+async fn join(
+    channel: Channel,
+    room: &str,
+    user: &str,
+    queue: usize,
+) -> (mpsc::Sender<ChatMessage>, Streaming<ChatMessage>) {
+    let (outbound, requests) = mpsc::channel(queue);
+    outbound
+        .send(ChatMessage {
+            room_id: room.to_owned(),
+            user_id: user.to_owned(),
+            ..ChatMessage::default()
+        })
+        .await
+        .expect("queue the join");
+    let inbound = StreamingServiceClient::new(channel)
+        .chat(ReceiverStream::new(requests))
+        .await
+        .expect("Chat opens")
+        .into_inner();
+    (outbound, inbound)
+}
+
+async fn next(inbound: &mut Streaming<ChatMessage>) -> ChatMessage {
+    inbound
+        .message()
+        .await
+        .expect("no error on a bench stream")
+        .expect("the stream stays open")
+}
+
+async fn one_busy_room(endpoint: &str) {
+    let mut channels = Vec::new();
+    for _ in 0..BUSY_CONNECTIONS {
+        channels.push(connect(endpoint).await);
+    }
+    let start_line = Arc::new(Barrier::new(MEMBERS + 1));
+    let epoch = Instant::now();
+    let mut members = JoinSet::new();
+    for index in 0..MEMBERS {
+        members.spawn(busy_member(
+            channels[index % BUSY_CONNECTIONS].clone(),
+            index,
+            Arc::clone(&start_line),
+            epoch,
+        ));
+    }
+    bounded("the members to join", start_line.wait()).await;
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(MEMBERS * (MEMBERS - 1) * MESSAGES_EACH);
+    while let Some(seen) = bounded("the members to finish", members.join_next()).await {
+        latencies.extend(seen.expect("member task"));
+    }
+    let elapsed = started.elapsed();
+    let deliveries = MEMBERS * MEMBERS * MESSAGES_EACH;
+    latencies.sort_unstable();
+    let percentile = |p: usize| {
+        let nanos = latencies[(latencies.len() * p / 100).min(latencies.len() - 1)];
+        Duration::from_nanos(nanos).as_secs_f64() * 1e3
+    };
+    println!(
+        "chat: one room, {MEMBERS} members x {MESSAGES_EACH} messages each \
+         (at most {WINDOW} unacknowledged per member, {BUSY_CONNECTIONS} connections)"
+    );
+    println!(
+        "  {deliveries} deliveries in {:.2} s = {:.0} deliveries/s",
+        elapsed.as_secs_f64(),
+        deliveries as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  send -> receipt by another member: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples)",
+        percentile(50),
+        percentile(99),
+        percentile(100),
+        latencies.len()
+    );
+}
+
+/// One member of the busy room; returns the latencies (ns) of the others' messages.
+async fn busy_member(
+    channel: Channel,
+    index: usize,
+    start_line: Arc<Barrier>,
+    epoch: Instant,
+) -> Vec<u64> {
+    let user = format!("member-{index}");
+    let (outbound, mut inbound) = join(channel, "busy", &user, WINDOW * 2).await;
+    loop {
+        let event = next(&mut inbound).await;
+        if event.kind == "join" && event.user_id == user {
+            break;
+        }
+    }
+    start_line.wait().await;
+
+    let stamp = || ChatMessage {
+        message: epoch.elapsed().as_nanos().to_string(),
+        ..ChatMessage::default()
+    };
+    let mut sent = 0;
+    while sent < WINDOW.min(MESSAGES_EACH) {
+        outbound.send(stamp()).await.expect("send");
+        sent += 1;
+    }
+    let expected = MEMBERS * MESSAGES_EACH;
+    let mut received = 0;
+    let mut latencies = Vec::with_capacity((MEMBERS - 1) * MESSAGES_EACH);
+    while received < expected {
+        let event = next(&mut inbound).await;
+        if event.kind != "message" {
+            continue;
+        }
+        received += 1;
+        if event.user_id == user {
+            // Our own copy acknowledges one message: the window moves on.
+            if sent < MESSAGES_EACH {
+                outbound.send(stamp()).await.expect("send");
+                sent += 1;
+            }
+        } else {
+            let sent_at: u64 = event.message.parse().expect("a timestamp text");
+            let now = epoch.elapsed().as_nanos() as u64;
+            latencies.push(now.saturating_sub(sent_at));
+        }
+    }
+    latencies
+}
+
+/// Starts the idle members in a child process and reports the server's memory per member.
+async fn idle_members(endpoint: &str) {
+    let total = IDLE_ROOMS * IDLE_PER_ROOM;
+    let before = memory();
+    let mut child = Command::new(std::env::current_exe().expect("this executable"))
+        .env(IDLE_CLIENT_ENV, endpoint)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the idle clients");
+    let stdout = child.stdout.take().expect("child stdout");
+    // "ready SECONDS CLIENT_RSS_KIB" once every member has joined and read every join.
+    let ready = bounded(
+        "the idle clients to be ready",
+        tokio::task::spawn_blocking(move || {
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .find(|line| line.starts_with("ready "))
+        }),
+    )
+    .await
+    .expect("reader task")
+    .expect("the idle clients report ready");
+    let after = memory();
+    let fields: Vec<f64> = ready
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|field| field.parse().ok())
+        .collect();
+    let (opened_in, client_rss_kib) = (fields[0], fields[1]);
+    let per_member_kib = after.rss_kib.saturating_sub(before.rss_kib) as f64 / total as f64;
+    println!(
+        "chat: {total} idle members in {IDLE_ROOMS} rooms, {} connections from a child process \
+         (opened in {opened_in:.2} s)",
+        total.div_ceil(STREAMS_PER_CONNECTION)
+    );
+    println!(
+        "  server VmRSS {:.1} MiB -> {:.1} MiB (VmHWM {:.1} MiB): {per_member_kib:.1} KiB per member \
+         (client process: {:.1} KiB per member)",
+        before.rss_kib as f64 / 1024.0,
+        after.rss_kib as f64 / 1024.0,
+        after.hwm_kib as f64 / 1024.0,
+        client_rss_kib / total as f64
+    );
+    // Closing its stdin tells the child to drop every stream and exit.
+    drop(child.stdin.take());
+    let status = bounded(
+        "the idle clients to exit",
+        tokio::task::spawn_blocking(move || child.wait()),
+    )
+    .await
+    .expect("wait task")
+    .expect("child status");
+    assert!(status.success(), "idle clients failed: {status}");
+}
+
+/// The child process: opens the idle members, reports, and holds them until stdin closes.
+async fn idle_client(endpoint: &str) {
+    let total = IDLE_ROOMS * IDLE_PER_ROOM;
+    let before = memory();
+    let mut channels = Vec::new();
+    for _ in 0..total.div_ceil(STREAMS_PER_CONNECTION) {
+        channels.push(connect(endpoint).await);
+    }
+    let started = Instant::now();
+    let mut rooms = JoinSet::new();
+    for room in 0..IDLE_ROOMS {
+        let channel = channels[room * IDLE_PER_ROOM / STREAMS_PER_CONNECTION].clone();
+        rooms.spawn(idle_room(channel, room));
+    }
+    let mut held = Vec::with_capacity(IDLE_ROOMS);
+    while let Some(room) = bounded("the idle rooms to fill", rooms.join_next()).await {
+        held.push(room.expect("room task"));
+    }
+    let after = memory();
+    let mut stdout = std::io::stdout();
+    writeln!(
+        stdout,
+        "ready {:.3} {}",
+        started.elapsed().as_secs_f64(),
+        after.rss_kib.saturating_sub(before.rss_kib)
+    )
+    .expect("report to the parent");
+    stdout.flush().expect("report to the parent");
+    tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        let _ = std::io::stdin().read_line(&mut line);
+    })
+    .await
+    .expect("stdin task");
+    drop(held);
+}
+
+/// Fills one room with idle members, and waits until each has read every join: from then
+/// on nothing is queued anywhere and the streams are truly idle.
+async fn idle_room(
+    channel: Channel,
+    room: usize,
+) -> Vec<(mpsc::Sender<ChatMessage>, Streaming<ChatMessage>)> {
+    let room_id = format!("idle-{room}");
+    let mut members = Vec::with_capacity(IDLE_PER_ROOM);
+    for index in 0..IDLE_PER_ROOM {
+        members.push(join(channel.clone(), &room_id, &format!("idle-{index}"), 1).await);
+    }
+    let last_join = IDLE_PER_ROOM as i64;
+    for (_, inbound) in &mut members {
+        while next(inbound).await.id < last_join {}
+    }
+    members
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Memory {
+    rss_kib: u64,
+    hwm_kib: u64,
+}
+
+/// This process's resident and peak memory, from `/proc/self/status` (zero elsewhere).
+fn memory() -> Memory {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|kib| kib.parse().ok())
+            .unwrap_or(0)
+    };
+    Memory {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+    }
+}

@@ -1,0 +1,281 @@
+//! Chat rooms: members, a per-room message sequence, bounded history and resume.
+//!
+//! Handlers see [`RoomHub`] and the [`Membership`] it hands out; how messages travel between
+//! members is behind [`RoomBus`], so that a message broker can stand behind it later (several
+//! replicas) without touching the handlers. [`InProcessRooms`] is the bus of a single process.
+//!
+//! Every member has a bounded queue that the room fills without ever waiting: a member whose
+//! queue is full is cut off (its stream ends with `RESOURCE_EXHAUSTED`), so one slow reader can
+//! neither stall a room nor make the server's memory grow.
+
+mod in_process;
+
+use std::{
+    collections::VecDeque,
+    fmt,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::SystemTime,
+};
+
+use tokio::sync::mpsc;
+
+pub use in_process::InProcessRooms;
+
+use crate::{Error, Result};
+
+/// What a chat event announces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChatKind {
+    /// A member's text.
+    Message,
+    /// A member joined the room.
+    Join,
+    /// A member left the room (or was cut off).
+    Leave,
+    /// Sent only at the start of a resume: messages after the client's `last_seen_id` are no
+    /// longer kept, so the replay that follows is not contiguous with what it saw.
+    Reset,
+}
+
+impl ChatKind {
+    /// The wire name of the kind.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Message => "message",
+            Self::Join => "join",
+            Self::Leave => "leave",
+            Self::Reset => "reset",
+        }
+    }
+}
+
+/// One entry of a room's sequence, as every member receives it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatEvent {
+    /// Per-room sequence number, from 1. A `reset` carries the last id the replay skips.
+    pub id: i64,
+    pub room_id: String,
+    /// Author of a message, or who joined or left; empty for a reset.
+    pub user_id: String,
+    /// The message text; for a reset, how many messages were lost; empty for join and leave.
+    pub text: String,
+    pub kind: ChatKind,
+    /// Server clock when the room accepted it.
+    pub at: SystemTime,
+}
+
+/// The limits that keep chat's memory bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChatLimits {
+    /// Events kept per room for resuming members.
+    pub history: usize,
+    /// Events queued per member before it is cut off.
+    pub member_queue: usize,
+    /// Largest message text, in bytes.
+    pub max_message_bytes: usize,
+    /// Rooms open at once.
+    pub max_rooms: usize,
+}
+
+/// Identifies one membership (one stream) within a bus; a user may hold several.
+pub type MemberId = u64;
+
+/// The publish/subscribe seam of chat. An implementation keeps, per room, the sequence, the
+/// history and the members, and guarantees that a subscriber's replay and live feed neither
+/// overlap nor leave a gap.
+pub trait RoomBus: fmt::Debug + Send + Sync + 'static {
+    /// Makes `user_id` a member of `room_id` (opening the room if needed) and announces the
+    /// join to every member, the new one included. With `last_seen_id` > 0 the subscription
+    /// first replays what the member missed (see [`ChatKind::Reset`]).
+    fn subscribe(&self, room_id: &str, user_id: &str, last_seen_id: i64) -> Result<Subscription>;
+
+    /// Appends `text` from `member` to the room and queues it for every member, the author
+    /// included. Fails with [`Error::SlowConsumer`] once the member has been cut off.
+    fn publish(&self, room_id: &str, member: MemberId, text: String) -> Result<()>;
+
+    /// Removes `member` and announces its leave; closes the room when it was the last one.
+    /// Removing a member that is already gone does nothing.
+    fn unsubscribe(&self, room_id: &str, member: MemberId);
+}
+
+/// What [`RoomBus::subscribe`] hands to a new member.
+#[derive(Debug)]
+pub struct Subscription {
+    pub member: MemberId,
+    /// Missed events, oldest first, to deliver before `live`.
+    pub replay: Vec<Arc<ChatEvent>>,
+    pub live: LiveFeed,
+}
+
+/// The receiving end of a member's bounded queue.
+#[derive(Debug)]
+pub struct LiveFeed {
+    events: mpsc::Receiver<Arc<ChatEvent>>,
+    cut_off: Arc<AtomicBool>,
+}
+
+/// The room's end of a member's queue.
+#[derive(Debug)]
+pub struct MemberQueue {
+    events: mpsc::Sender<Arc<ChatEvent>>,
+    cut_off: Arc<AtomicBool>,
+}
+
+/// What became of an event offered to a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Offer {
+    Queued,
+    /// The queue is full: the member reads too slowly and must be cut off.
+    Full,
+    /// The member's stream is gone.
+    Gone,
+}
+
+impl LiveFeed {
+    /// A member queue holding up to `capacity` events.
+    pub fn channel(capacity: usize) -> (MemberQueue, LiveFeed) {
+        let (events_tx, events_rx) = mpsc::channel(capacity.max(1));
+        let cut_off = Arc::new(AtomicBool::new(false));
+        (
+            MemberQueue {
+                events: events_tx,
+                cut_off: Arc::clone(&cut_off),
+            },
+            LiveFeed {
+                events: events_rx,
+                cut_off,
+            },
+        )
+    }
+
+    /// The next queued event; once the room has dropped this member, what was queued before
+    /// and then `None` (it left) or one [`Error::SlowConsumer`] (it was cut off).
+    /// Cancel-safe: no event is lost if the future is dropped.
+    pub async fn next(&mut self) -> Option<Result<Arc<ChatEvent>>> {
+        match self.events.recv().await {
+            Some(event) => Some(Ok(event)),
+            None if self.cut_off.swap(false, Ordering::SeqCst) => Some(Err(Error::SlowConsumer)),
+            None => None,
+        }
+    }
+}
+
+impl MemberQueue {
+    /// Queues `event` without ever waiting.
+    pub fn offer(&self, event: Arc<ChatEvent>) -> Offer {
+        match self.events.try_send(event) {
+            Ok(()) => Offer::Queued,
+            Err(mpsc::error::TrySendError::Full(_)) => Offer::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Offer::Gone,
+        }
+    }
+
+    /// Marks the member as cut off; its feed reports it once the queue is dropped and drained.
+    pub fn cut_off(&self) {
+        self.cut_off.store(true, Ordering::SeqCst);
+    }
+}
+
+/// The chat rooms of the server: a cheap handle shared by every chat stream.
+#[derive(Debug, Clone)]
+pub struct RoomHub {
+    bus: Arc<dyn RoomBus>,
+    max_message_bytes: usize,
+}
+
+impl RoomHub {
+    /// Rooms carried by `bus`.
+    pub fn new(bus: Arc<dyn RoomBus>, max_message_bytes: usize) -> Self {
+        Self {
+            bus,
+            max_message_bytes,
+        }
+    }
+
+    /// Rooms living in this process only.
+    pub fn in_process(limits: ChatLimits) -> Self {
+        Self::new(
+            Arc::new(InProcessRooms::new(limits)),
+            limits.max_message_bytes,
+        )
+    }
+
+    /// Checks a message text against the size limit, before anything is published.
+    pub fn check_text(&self, text: &str) -> Result<()> {
+        if text.len() > self.max_message_bytes {
+            return Err(Error::MessageTooLong {
+                bytes: text.len(),
+                max: self.max_message_bytes,
+            });
+        }
+        Ok(())
+    }
+
+    /// Joins `room_id` as `user_id`; see [`RoomBus::subscribe`]. The membership ends (and the
+    /// others see the leave) when it is dropped or [`Membership::leave`] is called.
+    pub fn join(&self, room_id: &str, user_id: &str, last_seen_id: i64) -> Result<Membership> {
+        let subscription = self.bus.subscribe(room_id, user_id, last_seen_id)?;
+        Ok(Membership {
+            hub: self.clone(),
+            room_id: room_id.to_owned(),
+            user_id: user_id.to_owned(),
+            member: subscription.member,
+            replay: subscription.replay.into(),
+            live: subscription.live,
+            joined: true,
+        })
+    }
+}
+
+/// One stream's place in a room.
+#[derive(Debug)]
+pub struct Membership {
+    hub: RoomHub,
+    room_id: String,
+    user_id: String,
+    member: MemberId,
+    replay: VecDeque<Arc<ChatEvent>>,
+    live: LiveFeed,
+    joined: bool,
+}
+
+impl Membership {
+    pub fn room_id(&self) -> &str {
+        &self.room_id
+    }
+
+    pub fn user_id(&self) -> &str {
+        &self.user_id
+    }
+
+    /// Publishes `text` to the room (the author receives its own copy, with its id).
+    pub fn send(&self, text: String) -> Result<()> {
+        self.hub.check_text(&text)?;
+        self.hub.bus.publish(&self.room_id, self.member, text)
+    }
+
+    /// The next event for this member: the replay first, then live ones. `None` once the
+    /// member has left and its queue is drained. Cancel-safe.
+    pub async fn next(&mut self) -> Option<Result<Arc<ChatEvent>>> {
+        if let Some(event) = self.replay.pop_front() {
+            return Some(Ok(event));
+        }
+        self.live.next().await
+    }
+
+    /// Leaves the room. Events queued before the leave can still be read with [`Self::next`].
+    pub fn leave(&mut self) {
+        if std::mem::take(&mut self.joined) {
+            self.hub.bus.unsubscribe(&self.room_id, self.member);
+        }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}

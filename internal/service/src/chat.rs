@@ -1,0 +1,181 @@
+//! `Chat`: one bidirectional stream per member of one room.
+//!
+//! The response stream is the whole handler: it reads the client's messages and the room's
+//! events in the same `select!`, so a member that only reads, only writes or half-closes is
+//! served alike (the seed read and wrote in turn, and cut clients off at the half-close). The
+//! stream owns the membership: when tonic drops it (client gone, shutdown) the member leaves
+//! and the room announces it.
+
+use std::sync::Arc;
+
+use futures_util::stream;
+use streamhub_api::streaming::ChatMessage;
+use streamhub_biz::{
+    Result as BizResult,
+    chat::{ChatEvent, Membership, RoomHub},
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Status, Streaming};
+
+use crate::{status::to_status, stream::ResponseStream, until_stopped};
+
+/// Longest `room_id` or `user_id`, in bytes: they are kept in memory as long as the room.
+const MAX_ID_BYTES: usize = 256;
+
+/// The response stream of one `Chat` call.
+pub(crate) fn chat(
+    hub: RoomHub,
+    inbound: Streaming<ChatMessage>,
+    stopping: CancellationToken,
+) -> ResponseStream<ChatMessage> {
+    let state = ChatStream {
+        hub,
+        inbound,
+        membership: None,
+        reading: true,
+        finished: false,
+    };
+    until_stopped(stream::unfold(state, ChatStream::step), stopping)
+}
+
+struct ChatStream {
+    hub: RoomHub,
+    inbound: Streaming<ChatMessage>,
+    /// Set by the first message.
+    membership: Option<Membership>,
+    /// False once the client has half-closed.
+    reading: bool,
+    finished: bool,
+}
+
+/// What woke the stream up.
+enum Wake {
+    Event(Option<BizResult<Arc<ChatEvent>>>),
+    Inbound(Result<Option<ChatMessage>, Status>),
+}
+
+impl ChatStream {
+    async fn step(mut self) -> Option<(Result<ChatMessage, Status>, Self)> {
+        if self.finished {
+            return None;
+        }
+        loop {
+            let Some(membership) = self.membership.as_mut() else {
+                // Nothing to deliver before the first message names the room.
+                match self.inbound.message().await {
+                    Ok(Some(first)) => match self.join(first) {
+                        Ok(()) => continue,
+                        Err(status) => return self.fail(status),
+                    },
+                    Ok(None) => return None,
+                    Err(status) => return self.fail(status),
+                }
+            };
+            // Unbiased: a member flooded with events still gets its own messages read.
+            let wake = tokio::select! {
+                event = membership.next() => Wake::Event(event),
+                message = self.inbound.message(), if self.reading => Wake::Inbound(message),
+            };
+            match wake {
+                Wake::Event(Some(Ok(event))) => return Some((Ok(to_message(&event)), self)),
+                Wake::Event(Some(Err(err))) => return self.fail(to_status(err)),
+                // Left the room and delivered everything queued before: a clean end.
+                Wake::Event(None) => return None,
+                Wake::Inbound(Ok(Some(message))) => {
+                    if let Err(status) = self.accept(message) {
+                        return self.fail(status);
+                    }
+                }
+                Wake::Inbound(Ok(None)) => {
+                    // Half-close: leave now, then drain what was queued before the leave.
+                    self.reading = false;
+                    membership.leave();
+                }
+                Wake::Inbound(Err(status)) => return self.fail(status),
+            }
+        }
+    }
+
+    /// The first message: join its room, then post its text if it has one.
+    fn join(&mut self, first: ChatMessage) -> Result<(), Status> {
+        if first.room_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "room_id must not be empty: the first message names the room to join",
+            ));
+        }
+        if first.user_id.is_empty() {
+            return Err(Status::invalid_argument(
+                "user_id must not be empty: the first message names who joins",
+            ));
+        }
+        for (field, value) in [("room_id", &first.room_id), ("user_id", &first.user_id)] {
+            if value.len() > MAX_ID_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "{field} is {} bytes; the limit is {MAX_ID_BYTES} bytes",
+                    value.len()
+                )));
+            }
+        }
+        if first.last_seen_id < 0 {
+            return Err(Status::invalid_argument(format!(
+                "last_seen_id {} must not be negative",
+                first.last_seen_id
+            )));
+        }
+        // Checked before joining, so a refused text causes no join and leave in the room.
+        self.hub.check_text(&first.message).map_err(to_status)?;
+        let membership = self
+            .hub
+            .join(&first.room_id, &first.user_id, first.last_seen_id)
+            .map_err(to_status)?;
+        let membership = self.membership.insert(membership);
+        if !first.message.is_empty() {
+            membership.send(first.message).map_err(to_status)?;
+        }
+        Ok(())
+    }
+
+    /// A later message: same room, same user; an empty text posts nothing.
+    fn accept(&self, message: ChatMessage) -> Result<(), Status> {
+        let Some(membership) = &self.membership else {
+            return Err(Status::internal("chat message before the join"));
+        };
+        if !message.room_id.is_empty() && message.room_id != membership.room_id() {
+            return Err(Status::invalid_argument(format!(
+                "room_id {:?} differs from this stream's room {:?}: one room per stream",
+                message.room_id,
+                membership.room_id()
+            )));
+        }
+        if !message.user_id.is_empty() && message.user_id != membership.user_id() {
+            return Err(Status::invalid_argument(format!(
+                "user_id {:?} differs from this stream's user {:?}: one user per stream",
+                message.user_id,
+                membership.user_id()
+            )));
+        }
+        if message.message.is_empty() {
+            return Ok(());
+        }
+        membership.send(message.message).map_err(to_status)
+    }
+
+    /// Ends the stream with `status`, leaving the room at once.
+    fn fail(mut self, status: Status) -> Option<(Result<ChatMessage, Status>, Self)> {
+        self.membership = None;
+        self.finished = true;
+        Some((Err(status), self))
+    }
+}
+
+fn to_message(event: &ChatEvent) -> ChatMessage {
+    ChatMessage {
+        user_id: event.user_id.clone(),
+        room_id: event.room_id.clone(),
+        message: event.text.clone(),
+        timestamp: Some(event.at.into()),
+        id: event.id,
+        kind: event.kind.as_str().to_owned(),
+        last_seen_id: 0,
+    }
+}
