@@ -14,5 +14,7 @@ pub mod game;
 pub mod logs;
 pub mod market;
 pub mod sensors;
+mod splitmix;
 
 pub use error::{Error, Result};
+pub use splitmix::SplitMix64;

@@ -31,7 +31,7 @@ use tokio::{
 };
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
-use crate::{Error, Result};
+use crate::{Error, Result, SplitMix64};
 
 /// Largest relative move of one tick: ±5 %.
 const MAX_MOVE: f64 = 0.05;
@@ -208,26 +208,6 @@ impl Series {
         self.quote.volume = self.rng.next_u64() % 1_000_000;
         self.quote.at = at;
         &self.quote
-    }
-}
-
-/// splitmix64: a tiny, well-mixed generator; plenty for a price simulation, and exact across
-/// platforms so a seeded test knows every price.
-#[derive(Debug, Clone)]
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [0, 1).
-    fn next_f64(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
 
@@ -637,14 +617,6 @@ mod tests {
             next_due_after(start, ms(10), start + ms(35)),
             start + ms(40)
         );
-    }
-
-    #[test]
-    fn splitmix_matches_its_reference_output() {
-        // First outputs of splitmix64 seeded with 0 (Vigna's reference implementation).
-        let mut rng = SplitMix64(0);
-        assert_eq!(rng.next_u64(), 0xE220_A839_7B1D_CDAF);
-        assert_eq!(rng.next_u64(), 0x6E78_9E6A_A1B9_65F4);
     }
 
     fn market() -> (Market, CancellationToken, TaskTracker) {

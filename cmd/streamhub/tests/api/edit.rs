@@ -4,6 +4,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use streamhub_api::streaming::{DocumentUpdate, EditOperation};
+use streamhub_biz::SplitMix64;
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
@@ -409,23 +410,6 @@ async fn shutdown_ends_an_open_edit_stream_with_unavailable() {
         .expect("clean stop");
 }
 
-/// splitmix64: a tiny seeded generator so a failing run can be replayed from its seed.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        usize::try_from(self.next() % u64::try_from(n.max(1)).expect("fits")).expect("fits")
-    }
-}
-
 const EDITORS: usize = 4;
 const OPS_PER_EDITOR: usize = 60;
 
@@ -441,7 +425,8 @@ async fn converge(app: &TestApp, seed: u64) {
     let total = i64::try_from(EDITORS * OPS_PER_EDITOR).expect("small");
     let mut tasks = Vec::new();
     for (i, mut editor) in editors.into_iter().enumerate() {
-        let mut rng = Rng(seed ^ (u64::try_from(i).expect("small") + 1).wrapping_mul(0x5851_F42D));
+        let mut rng =
+            SplitMix64(seed ^ (u64::try_from(i).expect("small") + 1).wrapping_mul(0x5851_F42D));
         tasks.push(tokio::spawn(async move {
             // The reader keeps the newest (revision, text) this editor has seen.
             let (seen_tx, seen) = watch::channel((0_i64, String::new()));
