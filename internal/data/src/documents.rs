@@ -115,16 +115,12 @@ impl DocumentRepo for SqliteDocumentRepo {
         &'a self,
         id: &'a str,
         text: &'a str,
-        edit: &'a AppliedEdit,
+        edits: &'a [AppliedEdit],
         keep_ops: usize,
     ) -> BoxFuture<'a, Result<()>> {
         Box::pin(async move {
-            let at = millis(edit.applied_at);
-            let (op, position, length, inserted) = op_columns(&edit.op);
-            let content = if edit.kind == EditKind::Format {
-                edit.format.as_str()
-            } else {
-                inserted
+            let Some(last) = edits.last() else {
+                return Ok(());
             };
             let mut tx = self.pool.begin().await.map_err(storage)?;
             sqlx::query(
@@ -134,31 +130,39 @@ impl DocumentRepo for SqliteDocumentRepo {
             )
             .bind(id)
             .bind(text)
-            .bind(edit.revision)
-            .bind(at)
+            .bind(last.revision)
+            .bind(millis(last.applied_at))
             .execute(&mut *tx)
             .await
             .map_err(storage)?;
-            sqlx::query(
-                "INSERT INTO document_ops \
-                 (document_id, revision, user_id, kind, op, position, length, content, applied_at) \
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(id)
-            .bind(edit.revision)
-            .bind(&edit.user_id)
-            .bind(edit.kind.as_str())
-            .bind(op)
-            .bind(position)
-            .bind(length)
-            .bind(content)
-            .bind(at)
-            .execute(&mut *tx)
-            .await
-            .map_err(storage)?;
+            for edit in edits {
+                let (op, position, length, inserted) = op_columns(&edit.op);
+                let content = if edit.kind == EditKind::Format {
+                    edit.format.as_str()
+                } else {
+                    inserted
+                };
+                sqlx::query(
+                    "INSERT INTO document_ops \
+                     (document_id, revision, user_id, kind, op, position, length, content, applied_at) \
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(id)
+                .bind(edit.revision)
+                .bind(&edit.user_id)
+                .bind(edit.kind.as_str())
+                .bind(op)
+                .bind(position)
+                .bind(length)
+                .bind(content)
+                .bind(millis(edit.applied_at))
+                .execute(&mut *tx)
+                .await
+                .map_err(storage)?;
+            }
             sqlx::query("DELETE FROM document_ops WHERE document_id = ? AND revision <= ?")
                 .bind(id)
-                .bind(edit.revision - to_i64(keep_ops))
+                .bind(last.revision - to_i64(keep_ops))
                 .execute(&mut *tx)
                 .await
                 .map_err(storage)?;
@@ -206,7 +210,7 @@ mod tests {
         let texts = ["héllo", "hllo", "hllo", "hello"];
         for (i, (op, text)) in ops.iter().zip(texts).enumerate() {
             let revision = i64::try_from(i).expect("small") + 1;
-            repo.append("doc", text, &edit(revision, op.clone()), 2)
+            repo.append("doc", text, &[edit(revision, op.clone())], 2)
                 .await
                 .expect("append");
         }
@@ -229,6 +233,25 @@ mod tests {
         );
         let one = repo.load("doc", 1).await.expect("load").expect("exists");
         assert_eq!(one.recent.len(), 1);
+
+        // A group commit writes several revisions at once.
+        let group = [
+            edit(5, TextOp::insert(0, "¡")),
+            edit(6, TextOp::delete(5, 1)),
+        ];
+        repo.append("doc", "¡hell", &group, 10)
+            .await
+            .expect("append a group");
+        let stored = repo.load("doc", 10).await.expect("load").expect("exists");
+        assert_eq!((stored.text.as_str(), stored.revision), ("¡hell", 6));
+        assert_eq!(
+            stored
+                .recent
+                .iter()
+                .map(|op| op.revision)
+                .collect::<Vec<_>>(),
+            [3, 4, 5, 6]
+        );
         database.close().await;
     }
 }

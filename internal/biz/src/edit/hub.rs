@@ -54,6 +54,12 @@ pub struct DocumentUpdate {
     pub timestamp: SystemTime,
 }
 
+/// The answer to an edit: applied and persisted, or why not.
+type Reply = oneshot::Sender<Result<()>>;
+
+/// Most queued edits committed in one transaction.
+const GROUP_COMMIT: usize = 64;
+
 /// Commands to a document actor; each waits for its answer.
 #[derive(Debug)]
 enum Command {
@@ -63,7 +69,7 @@ enum Command {
     },
     Submit {
         request: EditRequest,
-        reply: oneshot::Sender<Result<()>>,
+        reply: Reply,
     },
     Leave {
         subscriber: u64,
@@ -347,7 +353,31 @@ async fn run_actor(
             command = queue.recv() => command,
         };
         let Some(command) = command else { break };
-        if let Err(err) = actor.handle(command).await {
+        let handled = match command {
+            Command::Submit { request, reply } => {
+                let mut edits = vec![(request, reply)];
+                let mut next = None;
+                while edits.len() < GROUP_COMMIT {
+                    match queue.try_recv() {
+                        Ok(Command::Submit { request, reply }) => edits.push((request, reply)),
+                        Ok(other) => {
+                            next = Some(other);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
+                }
+                match actor.submit_all(edits).await {
+                    Ok(()) => match next {
+                        Some(command) => actor.handle(command).await,
+                        None => Ok(()),
+                    },
+                    Err(err) => Err(err),
+                }
+            }
+            other => actor.handle(other).await,
+        };
+        if let Err(err) = handled {
             // Storage failed after the edit was applied in memory: drop this copy of the
             // document so the next join reloads what is durable.
             tracing::error!(document = %actor.id, %err, "closing document after a storage failure");
@@ -419,31 +449,7 @@ impl Actor {
                 self.broadcast_except(subscriber, snapshot);
                 Ok(())
             }
-            Command::Submit { request, reply } => {
-                let applied = match self.document.submit(request, SystemTime::now()) {
-                    Ok(applied) => applied,
-                    Err(err) => {
-                        let _ = reply.send(Err(err));
-                        return Ok(());
-                    }
-                };
-                let keep = self.inner.limits.document.op_log;
-                let persisted = self
-                    .inner
-                    .repo
-                    .append(&self.id, self.document.text(), &applied, keep)
-                    .await;
-                if let Err(err) = persisted {
-                    let _ = reply.send(Err(Error::Storage(err.to_string())));
-                    return Err(err);
-                }
-                self.content = Arc::from(self.document.text());
-                let user_id = applied.user_id.clone();
-                let update = self.update(&user_id, Some(applied));
-                self.broadcast_except(u64::MAX, update);
-                let _ = reply.send(Ok(()));
-                Ok(())
-            }
+            Command::Submit { request, reply } => self.submit_all(vec![(request, reply)]).await,
             Command::Leave { subscriber } => {
                 if let Some(gone) = self.subscribers.remove(&subscriber) {
                     let update = self.update(&gone.user_id, None);
@@ -452,6 +458,49 @@ impl Actor {
                 Ok(())
             }
         }
+    }
+
+    /// Applies `edits` in order and persists every accepted one in a single transaction
+    /// (group commit: edits that queued up while the last commit ran share the next), then
+    /// broadcasts each and answers its author. An error means storage failed.
+    async fn submit_all(&mut self, edits: Vec<(EditRequest, Reply)>) -> Result<()> {
+        let now = SystemTime::now();
+        let mut accepted = Vec::with_capacity(edits.len());
+        for (request, reply) in edits {
+            match self.document.submit(request, now) {
+                Ok(applied) => {
+                    let content: Arc<str> = Arc::from(self.document.text());
+                    accepted.push((applied, content, reply));
+                }
+                Err(err) => {
+                    let _ = reply.send(Err(err));
+                }
+            }
+        }
+        if accepted.is_empty() {
+            return Ok(());
+        }
+        let applied: Vec<AppliedEdit> = accepted.iter().map(|(a, _, _)| a.clone()).collect();
+        let keep = self.inner.limits.document.op_log;
+        let persisted = self
+            .inner
+            .repo
+            .append(&self.id, self.document.text(), &applied, keep)
+            .await;
+        if let Err(err) = persisted {
+            for (_, _, reply) in accepted {
+                let _ = reply.send(Err(Error::Storage(err.to_string())));
+            }
+            return Err(err);
+        }
+        for (applied, content, reply) in accepted {
+            self.content = content;
+            let user_id = applied.user_id.clone();
+            let update = self.update(&user_id, Some(applied));
+            self.broadcast_except(u64::MAX, update);
+            let _ = reply.send(Ok(()));
+        }
+        Ok(())
     }
 
     fn update(&self, user_id: &str, edit: Option<AppliedEdit>) -> Arc<DocumentUpdate> {

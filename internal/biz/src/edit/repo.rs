@@ -23,13 +23,13 @@ pub trait DocumentRepo: Send + Sync + std::fmt::Debug + 'static {
         recent_ops: usize,
     ) -> BoxFuture<'a, Result<Option<StoredDocument>>>;
 
-    /// Durably records `edit` and the resulting `text` in one transaction, keeping only the
-    /// last `keep_ops` operations of the document.
+    /// Durably records `edits` (consecutive revisions, oldest first) and the resulting `text`
+    /// in one transaction, keeping only the last `keep_ops` operations of the document.
     fn append<'a>(
         &'a self,
         id: &'a str,
         text: &'a str,
-        edit: &'a AppliedEdit,
+        edits: &'a [AppliedEdit],
         keep_ops: usize,
     ) -> BoxFuture<'a, Result<()>>;
 }
