@@ -419,12 +419,12 @@ async fn converge(app: &TestApp, seed: u64) {
     let doc = format!("converge-{seed}");
     let mut editors = Vec::new();
     for i in 0..EDITORS {
-        let (editor, _) = Editor::join(app, &doc, &format!("user{i}")).await;
-        editors.push(editor);
+        let (editor, snapshot) = Editor::join(app, &doc, &format!("user{i}")).await;
+        editors.push((editor, snapshot));
     }
     let total = i64::try_from(EDITORS * OPS_PER_EDITOR).expect("small");
     let mut tasks = Vec::new();
-    for (i, mut editor) in editors.into_iter().enumerate() {
+    for (i, (mut editor, snapshot)) in editors.into_iter().enumerate() {
         let mut rng =
             SplitMix64(seed ^ (u64::try_from(i).expect("small") + 1).wrapping_mul(0x5851_F42D));
         tasks.push(tokio::spawn(async move {
@@ -434,10 +434,21 @@ async fn converge(app: &TestApp, seed: u64) {
             let user = editor.user.clone();
             let doc = editor.doc.clone();
             let reader = tokio::spawn(async move {
+                // Every update must be one step of a single history: an edit advances the
+                // revision by exactly one and its content is the previous content with the
+                // operation (as applied) done to it. Presence updates repeat the current pair.
+                let (mut revision, mut text) = (snapshot.revision, snapshot.content);
                 while let Some(update) = editor.updates.message().await.expect("no error") {
-                    if update.revision >= seen_tx.borrow().0 {
-                        seen_tx.send_replace((update.revision, update.content));
+                    match &update.operation {
+                        Some(op) => {
+                            assert_eq!(update.revision, revision + 1, "seed {seed}: revision step");
+                            text = applied(&text, op);
+                            revision = update.revision;
+                        }
+                        None => assert_eq!(update.revision, revision, "seed {seed}: presence"),
                     }
+                    assert_eq!(update.content, text, "seed {seed}: content at {revision}");
+                    seen_tx.send_replace((revision, text.clone()));
                 }
             });
             let alphabet = ['a', 'é', '世', '👋', ' '];
@@ -497,6 +508,23 @@ async fn converge(app: &TestApp, seed: u64) {
     for (i, text) in texts.iter().enumerate() {
         assert_eq!(text, &snapshot.content, "seed {seed}: editor {i} diverged");
     }
+}
+
+/// `text` after `op` (an operation as the server applied it), positions in chars.
+fn applied(text: &str, op: &EditOperation) -> String {
+    let mut chars: Vec<char> = text.chars().collect();
+    let at = usize::try_from(op.position).expect("a position");
+    match op.operation_type.as_str() {
+        "INSERT" => {
+            chars.splice(at..at, op.content.chars());
+        }
+        "DELETE" => {
+            let len = usize::try_from(op.length).expect("a length");
+            chars.drain(at..at + len);
+        }
+        _ => {}
+    }
+    chars.into_iter().collect()
 }
 
 #[tokio::test]

@@ -311,7 +311,11 @@ struct Subscriber {
 struct Actor {
     id: String,
     document: Document,
+    /// The text and revision subscribers have been told about. During a group commit the
+    /// document runs ahead of them; each broadcast must pair an edit with the text and
+    /// revision right after it, or clients would base their next edit on a wrong pair.
     content: Arc<str>,
+    revision: i64,
     subscribers: BTreeMap<u64, Subscriber>,
     next_subscriber: u64,
     inner: Arc<HubInner>,
@@ -340,6 +344,7 @@ async fn run_actor(
     };
     let mut actor = Actor {
         content: Arc::from(document.text()),
+        revision: document.revision(),
         id,
         document,
         subscribers: BTreeMap::new(),
@@ -495,6 +500,7 @@ impl Actor {
         }
         for (applied, content, reply) in accepted {
             self.content = content;
+            self.revision = applied.revision;
             let user_id = applied.user_id.clone();
             let update = self.update(&user_id, Some(applied));
             self.broadcast_except(u64::MAX, update);
@@ -516,7 +522,7 @@ impl Actor {
             user_id: user_id.to_owned(),
             content: Arc::clone(&self.content),
             active_users,
-            revision: self.document.revision(),
+            revision: self.revision,
             timestamp: edit.as_ref().map_or_else(SystemTime::now, |e| e.applied_at),
             edit,
         })
