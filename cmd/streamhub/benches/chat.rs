@@ -9,19 +9,17 @@
 //!
 //! Run with `cargo bench -p streamhub --bench chat`; it prints its figures.
 
+mod support;
+
 use std::{
-    future::Future,
-    io::{BufRead as _, BufReader, Write as _},
-    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use streamhub::Application;
 use streamhub_api::streaming::{ChatMessage, streaming_service_client::StreamingServiceClient};
-use streamhub_conf::Config;
+use support::{BenchServer, ChildClients, Memory, bounded, connect, hold_until_parent_stops};
 use tokio::{
-    sync::{Barrier, mpsc, oneshot},
+    sync::{Barrier, mpsc},
     task::JoinSet,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -49,43 +47,13 @@ async fn main() {
         idle_client(&endpoint).await;
         return;
     }
-    let data_dir = tempfile::tempdir().expect("temporary data directory");
-    let mut config = Config::default();
-    config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
-    config.data.database.source = format!(
-        "sqlite://{}",
-        data_dir.path().join("streamhub.db").display()
-    );
-    config.data.storage.root = data_dir.path().join("files");
-    let app = Application::build(config).await.expect("build the server");
-    let endpoint = format!("http://{}", app.local_addr().expect("address"));
-    let (shutdown, signal) = oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run(async {
-        let _ = signal.await;
-    }));
+    let server = BenchServer::start(|_| {}).await;
+    let endpoint = server.endpoint.clone();
 
     one_busy_room(&endpoint).await;
     idle_members(&endpoint).await;
 
-    let _ = shutdown.send(());
-    serving
-        .await
-        .expect("server task")
-        .expect("server stops cleanly");
-}
-
-async fn connect(endpoint: &str) -> Channel {
-    Channel::from_shared(endpoint.to_owned())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
-async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(STEP_LIMIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_LIMIT:?}"))
+    server.stop().await;
 }
 
 /// Opens a chat stream whose first message joins `room` as `user`.
@@ -136,10 +104,10 @@ async fn one_busy_room(endpoint: &str) {
             epoch,
         ));
     }
-    bounded("the members to join", start_line.wait()).await;
+    bounded(STEP_LIMIT, "the members to join", start_line.wait()).await;
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(MEMBERS * (MEMBERS - 1) * MESSAGES_EACH);
-    while let Some(seen) = bounded("the members to finish", members.join_next()).await {
+    while let Some(seen) = bounded(STEP_LIMIT, "the members to finish", members.join_next()).await {
         latencies.extend(seen.expect("member task"));
     }
     let elapsed = started.elapsed();
@@ -220,31 +188,12 @@ async fn busy_member(
 /// Starts the idle members in a child process and reports the server's memory per member.
 async fn idle_members(endpoint: &str) {
     let total = IDLE_ROOMS * IDLE_PER_ROOM;
-    let before = memory();
-    let mut child = Command::new(std::env::current_exe().expect("this executable"))
-        .env(IDLE_CLIENT_ENV, endpoint)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the idle clients");
-    let stdout = child.stdout.take().expect("child stdout");
+    let before = Memory::now();
     // "ready SECONDS CLIENT_RSS_KIB" once every member has joined and read every join.
-    let ready = bounded(
-        "the idle clients to be ready",
-        tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find(|line| line.starts_with("ready "))
-        }),
-    )
-    .await
-    .expect("reader task")
-    .expect("the idle clients report ready");
-    let after = memory();
+    let (child, ready) = ChildClients::start(IDLE_CLIENT_ENV, endpoint, STEP_LIMIT).await;
+    let after = Memory::now();
     let fields: Vec<f64> = ready
         .split_whitespace()
-        .skip(1)
         .filter_map(|field| field.parse().ok())
         .collect();
     let (opened_in, client_rss_kib) = (fields[0], fields[1]);
@@ -262,22 +211,13 @@ async fn idle_members(endpoint: &str) {
         after.hwm_kib as f64 / 1024.0,
         client_rss_kib / total as f64
     );
-    // Closing its stdin tells the child to drop every stream and exit.
-    drop(child.stdin.take());
-    let status = bounded(
-        "the idle clients to exit",
-        tokio::task::spawn_blocking(move || child.wait()),
-    )
-    .await
-    .expect("wait task")
-    .expect("child status");
-    assert!(status.success(), "idle clients failed: {status}");
+    child.stop(STEP_LIMIT).await;
 }
 
 /// The child process: opens the idle members, reports, and holds them until stdin closes.
 async fn idle_client(endpoint: &str) {
     let total = IDLE_ROOMS * IDLE_PER_ROOM;
-    let before = memory();
+    let before = Memory::now();
     let mut channels = Vec::new();
     for _ in 0..total.div_ceil(STREAMS_PER_CONNECTION) {
         channels.push(connect(endpoint).await);
@@ -289,26 +229,16 @@ async fn idle_client(endpoint: &str) {
         rooms.spawn(idle_room(channel, room));
     }
     let mut held = Vec::with_capacity(IDLE_ROOMS);
-    while let Some(room) = bounded("the idle rooms to fill", rooms.join_next()).await {
+    while let Some(room) = bounded(STEP_LIMIT, "the idle rooms to fill", rooms.join_next()).await {
         held.push(room.expect("room task"));
     }
-    let after = memory();
-    let mut stdout = std::io::stdout();
-    writeln!(
-        stdout,
-        "ready {:.3} {}",
+    let after = Memory::now();
+    let report = format!(
+        "{:.3} {}",
         started.elapsed().as_secs_f64(),
         after.rss_kib.saturating_sub(before.rss_kib)
-    )
-    .expect("report to the parent");
-    stdout.flush().expect("report to the parent");
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    })
-    .await
-    .expect("stdin task");
-    drop(held);
+    );
+    hold_until_parent_stops(&report, held).await;
 }
 
 /// Fills one room with idle members, and waits until each has read every join: from then
@@ -327,27 +257,4 @@ async fn idle_room(
         while next(inbound).await.id < last_join {}
     }
     members
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    rss_kib: u64,
-    hwm_kib: u64,
-}
-
-/// This process's resident and peak memory, from `/proc/self/status` (zero elsewhere).
-fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0)
-    };
-    Memory {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-    }
 }

@@ -11,22 +11,20 @@
 //!
 //! Run with `cargo bench -p streamhub --bench edit`; it prints its figures.
 
+mod support;
+
 use std::{
-    future::Future,
-    io::{BufRead as _, BufReader, Write as _},
-    process::{Command, Stdio},
     sync::Arc,
     time::{Duration, Instant},
 };
 
-use streamhub::Application;
 use streamhub_api::streaming::{
     DocumentUpdate, EditOperation, streaming_service_client::StreamingServiceClient,
 };
 use streamhub_biz::SplitMix64;
-use streamhub_conf::Config;
+use support::{BenchServer, ChildClients, Memory, bounded, connect, hold_until_parent_stops};
 use tokio::{
-    sync::{Barrier, mpsc, oneshot},
+    sync::{Barrier, mpsc},
     task::JoinSet,
 };
 use tokio_stream::wrappers::ReceiverStream;
@@ -54,44 +52,14 @@ async fn main() {
         idle_client(&endpoint).await;
         return;
     }
-    let data_dir = tempfile::tempdir().expect("temporary data directory");
-    let mut config = Config::default();
-    config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
-    config.data.database.source = format!(
-        "sqlite://{}",
-        data_dir.path().join("streamhub.db").display()
-    );
-    config.data.storage.root = data_dir.path().join("files");
-    config.edit.max_open_documents = IDLE_DOCUMENTS + 1;
-    let app = Application::build(config).await.expect("build the server");
-    let endpoint = format!("http://{}", app.local_addr().expect("address"));
-    let (shutdown, signal) = oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run(async {
-        let _ = signal.await;
-    }));
+    let server =
+        BenchServer::start(|config| config.edit.max_open_documents = IDLE_DOCUMENTS + 1).await;
+    let endpoint = server.endpoint.clone();
 
     hot_document(&endpoint).await;
     idle_documents(&endpoint).await;
 
-    let _ = shutdown.send(());
-    serving
-        .await
-        .expect("server task")
-        .expect("server stops cleanly");
-}
-
-async fn connect(endpoint: &str) -> Channel {
-    Channel::from_shared(endpoint.to_owned())
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect")
-}
-
-async fn bounded<T>(what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(STEP_LIMIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_LIMIT:?}"))
+    server.stop().await;
 }
 
 fn operation(user: &str, doc: &str, kind: &str) -> EditOperation {
@@ -143,11 +111,11 @@ async fn hot_document(endpoint: &str) {
     for index in 0..EDITORS {
         editors.spawn(hot_editor(channel.clone(), index, Arc::clone(&start_line)));
     }
-    bounded("the editors to join", start_line.wait()).await;
+    bounded(STEP_LIMIT, "the editors to join", start_line.wait()).await;
     let started = Instant::now();
     let mut latencies = Vec::with_capacity(EDITORS * OPS_EACH);
     let mut last_revisions = Vec::new();
-    while let Some(done) = bounded("the editors to finish", editors.join_next()).await {
+    while let Some(done) = bounded(STEP_LIMIT, "the editors to finish", editors.join_next()).await {
         let (seen, last_revision) = done.expect("editor task");
         latencies.extend(seen);
         last_revisions.push(last_revision);
@@ -227,33 +195,11 @@ async fn hot_editor(channel: Channel, index: usize, start_line: Arc<Barrier>) ->
 
 /// Starts the idle editors in a child process and reports the server's memory per document.
 async fn idle_documents(endpoint: &str) {
-    let before = memory();
-    let mut child = Command::new(std::env::current_exe().expect("this executable"))
-        .env(IDLE_CLIENT_ENV, endpoint)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("start the idle editors");
-    let stdout = child.stdout.take().expect("child stdout");
+    let before = Memory::now();
     // "ready SECONDS" once every document is open and its snapshot read.
-    let ready = bounded(
-        "the idle editors to be ready",
-        tokio::task::spawn_blocking(move || {
-            BufReader::new(stdout)
-                .lines()
-                .map_while(Result::ok)
-                .find(|line| line.starts_with("ready "))
-        }),
-    )
-    .await
-    .expect("reader task")
-    .expect("the idle editors report ready");
-    let after = memory();
-    let opened_in: f64 = ready
-        .split_whitespace()
-        .nth(1)
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(f64::NAN);
+    let (child, ready) = ChildClients::start(IDLE_CLIENT_ENV, endpoint, STEP_LIMIT).await;
+    let after = Memory::now();
+    let opened_in: f64 = ready.trim().parse().ok().unwrap_or(f64::NAN);
     let per_document_kib =
         after.rss_kib.saturating_sub(before.rss_kib) as f64 / IDLE_DOCUMENTS as f64;
     println!(
@@ -267,16 +213,7 @@ async fn idle_documents(endpoint: &str) {
         after.rss_kib as f64 / 1024.0,
         after.hwm_kib as f64 / 1024.0,
     );
-    // Closing its stdin tells the child to drop every stream and exit.
-    drop(child.stdin.take());
-    let status = bounded(
-        "the idle editors to exit",
-        tokio::task::spawn_blocking(move || child.wait()),
-    )
-    .await
-    .expect("wait task")
-    .expect("child status");
-    assert!(status.success(), "idle editors failed: {status}");
+    child.stop(STEP_LIMIT).await;
 }
 
 /// The child process: opens the idle documents, reports, and holds them until stdin closes.
@@ -301,40 +238,14 @@ async fn idle_client(endpoint: &str) {
         });
     }
     let mut held = Vec::with_capacity(IDLE_DOCUMENTS);
-    while let Some(streams) = bounded("the idle documents to open", opening.join_next()).await {
+    while let Some(streams) = bounded(
+        STEP_LIMIT,
+        "the idle documents to open",
+        opening.join_next(),
+    )
+    .await
+    {
         held.extend(streams.expect("opening task"));
     }
-    let mut stdout = std::io::stdout();
-    writeln!(stdout, "ready {:.3}", started.elapsed().as_secs_f64()).expect("report");
-    stdout.flush().expect("report to the parent");
-    tokio::task::spawn_blocking(|| {
-        let mut line = String::new();
-        let _ = std::io::stdin().read_line(&mut line);
-    })
-    .await
-    .expect("stdin task");
-    drop(held);
-}
-
-#[derive(Debug, Clone, Copy)]
-struct Memory {
-    rss_kib: u64,
-    hwm_kib: u64,
-}
-
-/// This process's resident and peak memory, from `/proc/self/status` (zero elsewhere).
-fn memory() -> Memory {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|kib| kib.parse().ok())
-            .unwrap_or(0)
-    };
-    Memory {
-        rss_kib: field("VmRSS:"),
-        hwm_kib: field("VmHWM:"),
-    }
+    hold_until_parent_stops(&format!("{:.3}", started.elapsed().as_secs_f64()), held).await;
 }

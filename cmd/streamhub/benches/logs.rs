@@ -6,19 +6,20 @@
 //! - latency from a pushed entry leaving the writer to 100 followers receiving it (the
 //!   commit is on that path), p50/p99.
 
+mod support;
+
 use std::{
     collections::HashMap,
     time::{Duration, Instant, SystemTime},
 };
 
-use streamhub::Application;
 use streamhub_api::streaming::{
     LogEntry, LogRequest, streaming_service_client::StreamingServiceClient,
 };
-use streamhub_conf::Config;
-use tokio::sync::{mpsc, oneshot};
+use support::{BenchServer, Memory};
+use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const STORE_SIZE: usize = 1_000_000;
 const FOLLOWERS: usize = 100;
@@ -58,16 +59,6 @@ async fn push_rate(channels: &[Channel], total: usize) -> f64 {
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-fn memory() -> String {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .filter(|line| line.starts_with("VmRSS") || line.starts_with("VmHWM"))
-        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -75,21 +66,10 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 #[tokio::main]
 async fn main() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
-    config.data.database.source = format!("sqlite://{}", dir.path().join("bench.db").display());
-    config.data.storage.root = dir.path().join("files");
     // Retention stays out of the measurements.
-    config.logs.max_entries = 10 * STORE_SIZE as u64;
-    let app = Application::build(config).await.expect("build");
-    let addr = app.local_addr().expect("address");
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
-    let endpoint = Endpoint::from_shared(format!("http://{addr}")).expect("endpoint");
-    let channel = endpoint.connect().await.expect("connect");
+    let server =
+        BenchServer::start(|config| config.logs.max_entries = 10 * STORE_SIZE as u64).await;
+    let channel = server.connect().await;
 
     println!("logs benchmark (release build, SQLite WAL in a temp dir, 127.0.0.1)");
     let one = push_rate(std::slice::from_ref(&channel), 100_000).await;
@@ -97,7 +77,7 @@ async fn main() {
     // One connection per stream, as separate writers would have.
     let mut writers = Vec::new();
     for _ in 0..8 {
-        writers.push(endpoint.connect().await.expect("connect"));
+        writers.push(server.connect().await);
     }
     let eight = push_rate(&writers, 200_000).await;
     println!("PushLogs, 8 concurrent streams: {eight:>10.0} entries/s (200,000 entries)");
@@ -122,14 +102,14 @@ async fn main() {
         "StreamLogs replay:              {:>10.0} entries/s ({replayed} stored entries in {elapsed:.2?})",
         replayed as f64 / elapsed.as_secs_f64()
     );
-    println!("memory after replay:            {}", memory());
+    println!("memory after replay:            {}", Memory::now());
 
     // Latency: FOLLOWERS live followers over 4 connections, one writer pacing single entries.
     let mut followers = Vec::new();
     let (ready_tx, mut ready_rx) = mpsc::channel::<()>(FOLLOWERS);
     for n in 0..FOLLOWERS {
         let channel = if n.is_multiple_of(25) {
-            endpoint.connect().await.expect("connect")
+            server.connect().await
         } else {
             channel.clone()
         };
@@ -190,8 +170,7 @@ async fn main() {
         latencies.last().copied().unwrap_or_default(),
         latencies.len()
     );
-    println!("memory at the end:              {}", memory());
+    println!("memory at the end:              {}", Memory::now());
 
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server stops");
+    server.stop().await;
 }

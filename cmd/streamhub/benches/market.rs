@@ -9,6 +9,8 @@
 //!
 //! Run with `cargo bench -p streamhub --bench market` (or `make bench`).
 
+mod support;
+
 use std::{
     fs,
     sync::{
@@ -18,15 +20,14 @@ use std::{
     time::{Duration, Instant, SystemTime},
 };
 
-use streamhub::Application;
 use streamhub_api::streaming::{
     BatchItem, SensorData, StockRequest, streaming_service_client::StreamingServiceClient,
 };
-use streamhub_conf::Config;
-use tokio::{sync::oneshot, task::JoinSet};
+use support::{BenchServer, Memory};
+use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const SUBSCRIBERS: usize = 1_000;
 const SYMBOLS: usize = 10;
@@ -44,26 +45,10 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let data_dir = tempfile::tempdir()?;
-    let mut config = Config::default();
-    config.server.grpc.addr = "127.0.0.1:0".parse()?;
-    config.server.grpc.shutdown_grace = Duration::from_secs(2);
-    config.data.database.source = format!(
-        "sqlite://{}",
-        data_dir.path().join("streamhub.db").display()
-    );
-    config.data.storage.root = data_dir.path().join("files");
-    config.market.seed = 1;
-    let app = Application::build(config).await?;
-    let addr = app.local_addr()?;
-    let (shutdown, signal) = oneshot::channel::<()>();
-    let serving = tokio::spawn(app.run(async {
-        let _ = signal.await;
-    }));
-    let endpoint = Endpoint::from_shared(format!("http://{addr}"))?;
+    let server = BenchServer::start(|config| config.market.seed = 1).await;
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
-        channels.push(endpoint.connect().await?);
+        channels.push(server.connect().await);
     }
 
     println!(
@@ -87,8 +72,7 @@ async fn run() -> anyhow::Result<()> {
         println!("round {round}: {rate:>12.0} items/s ({failed} failed, by design)");
     }
 
-    let _ = shutdown.send(());
-    serving.await??;
+    server.stop().await;
     Ok(())
 }
 
@@ -159,7 +143,7 @@ async fn stock_prices(channels: &[Channel], per_subscriber: usize) -> anyhow::Re
     let wall = started.elapsed();
     let cpu = process_cpu()? - cpu_before;
     let delivered = received.load(Ordering::Relaxed) - received_before;
-    let memory = memory();
+    let memory = Memory::now();
     stop.cancel();
     let mut lags = Vec::new();
     while let Some(joined) = subscribers.join_next().await {
@@ -282,18 +266,6 @@ fn clock_ticks_per_second() -> f64 {
         .unwrap_or(100.0)
 }
 
-/// VmRSS and VmHWM of this process.
-fn memory() -> String {
-    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|line| line.strip_prefix(name))
-            .map_or("?".to_owned(), |value| value.trim().to_owned())
-    };
-    format!("RSS {} (peak {})", field("VmRSS:"), field("VmHWM:"))
-}
-
 fn print_memory(when: &str) {
-    println!("{when}: {}", memory());
+    println!("{when}: {}", Memory::now());
 }
