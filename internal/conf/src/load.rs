@@ -131,6 +131,27 @@ impl Config {
         if self.data.storage.root.as_os_str().is_empty() {
             return Err(bad("data.storage.root", "must not be empty"));
         }
+        if self.server.limits.max_streams_per_method == 0 {
+            return Err(bad(
+                "server.limits.max_streams_per_method",
+                "must be greater than 0",
+            ));
+        }
+        let tls = &self.server.grpc.tls;
+        let set = |path: &Path| !path.as_os_str().is_empty();
+        if set(&tls.cert) != set(&tls.key) {
+            return Err(bad(
+                "server.grpc.tls.key",
+                "server.grpc.tls.cert and server.grpc.tls.key go together: set both or neither",
+            ));
+        }
+        if set(&tls.client_ca) && !set(&tls.cert) {
+            return Err(bad(
+                "server.grpc.tls.client_ca",
+                "mutual TLS needs server.grpc.tls.cert and server.grpc.tls.key too",
+            ));
+        }
+        self.auth.validate()?;
         self.compat.validate()?;
         self.edit.validate()?;
         self.validate_market_sensors_batch()?;

@@ -1,6 +1,7 @@
 //! Integration tests: the whole application in-process on an ephemeral port, driven by real
 //! gRPC clients (and, in `binary`, the real executable).
 
+mod auth;
 mod batch;
 mod binary;
 mod chat;
