@@ -16,4 +16,5 @@ mod market;
 mod reflection;
 mod sensors;
 mod shutdown;
+mod tls;
 mod unimplemented;
