@@ -6,6 +6,7 @@ mod batch;
 mod binary;
 mod chat;
 mod compat;
+mod dead_peers;
 mod edit;
 mod game;
 mod health;
