@@ -6,6 +6,7 @@ mod batch;
 mod binary;
 mod chat;
 mod compat;
+mod crash;
 mod dead_peers;
 mod edit;
 mod game;
