@@ -5,7 +5,8 @@
 //!   response stream included; tonic only times the handler's future and calls it `CANCELLED`.
 //! - A message over the size limit gets `RESOURCE_EXHAUSTED`; tonic says `OUT_OF_RANGE`.
 //! - A message that is not valid protobuf for its type (a string field holding invalid
-//!   UTF-8, a truncated field) is bad input, `INVALID_ARGUMENT`; tonic says `INTERNAL`.
+//!   UTF-8, a truncated field), a unary call without its message and a stream cut inside a
+//!   message are bad input, `INVALID_ARGUMENT`; tonic says `INTERNAL`.
 //! - Status messages are cut to [`MAX_STATUS_MESSAGE_BYTES`]: handlers quote the values they
 //!   refuse, and a huge value must not come back as a huge trailer.
 //! - One log line per finished call: method, status code, duration, peer.
@@ -143,8 +144,12 @@ fn spec_status(headers: &mut HeaderMap) -> Option<Code> {
     let over_limit = status.code() == Code::OutOfRange
         && (message.starts_with("Error, decoded message length too large")
             || message.starts_with("Error, encoded message length too large"));
-    let undecodable =
-        status.code() == Code::Internal && message.starts_with("failed to decode Protobuf message");
+    // The client's own fault, however tonic files it: bytes that are not the message type,
+    // a unary call without its message, a stream cut inside a message.
+    let undecodable = status.code() == Code::Internal
+        && (message.starts_with("failed to decode Protobuf message")
+            || message == "Missing request message."
+            || message == "Unexpected EOF decoding stream.");
     let code = if over_limit {
         Code::ResourceExhausted
     } else if undecodable {

@@ -12,6 +12,7 @@ mod edit;
 mod game;
 mod health;
 mod helpers;
+mod hostile;
 mod limits;
 mod logs;
 mod market;
