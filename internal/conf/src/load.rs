@@ -69,6 +69,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses one YAML document, without files or environment: what a fuzzer or a property
+    /// test drives. Every problem is one line, as with [`Config::load`].
+    pub fn from_yaml(text: &str) -> Result<Self, ConfError> {
+        let config = config::Config::builder()
+            .add_source(File::from_str(text, FileFormat::Yaml))
+            .build()
+            .and_then(config::Config::try_deserialize::<Config>)
+            .map_err(|err| ConfError::Invalid(one_line(&err.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks what serde cannot: values that parse but make no sense.
     fn validate(&self) -> Result<(), ConfError> {
         let grpc = &self.server.grpc;
