@@ -155,6 +155,12 @@ impl ChatStream {
                 membership.room_id()
             )));
         }
+        if !message.user_id.is_empty() {
+            // Speaking for someone else is an authorization matter before a shape one.
+            self.caller
+                .check_claim("user_id", &message.user_id)
+                .map_err(to_status)?;
+        }
         if !message.user_id.is_empty() && message.user_id != membership.user_id() {
             return Err(Status::invalid_argument(format!(
                 "user_id {:?} differs from this stream's user {:?}: one user per stream",

@@ -248,6 +248,10 @@ impl EditStream {
                         return Ok(());
                     };
                     let message = Message::try_from(message)?;
+                    // Editing as someone else is an authorization matter before a shape one.
+                    self.caller
+                        .check_claim("user_id", &message.user_id)
+                        .map_err(to_status)?;
                     if message.document_id != session.document_id()
                         || message.user_id != session.user_id()
                     {

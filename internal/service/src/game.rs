@@ -143,6 +143,12 @@ impl GameStream {
                 seat.session_id()
             )));
         }
+        if !action.player_id.is_empty() {
+            // Acting for someone else is an authorization matter before a shape one.
+            self.caller
+                .check_claim("player_id", &action.player_id)
+                .map_err(to_status)?;
+        }
         if !action.player_id.is_empty() && action.player_id != seat.player_id() {
             return Err(Status::invalid_argument(format!(
                 "player_id {:?} differs from this stream's player {:?}: one player per stream",

@@ -198,6 +198,25 @@ async fn chat_as_another_user_is_permission_denied() {
         (joined.kind.as_str(), joined.user_id.as_str()),
         ("join", "ann")
     );
+    // A later message speaking for bob ends her stream.
+    outbound
+        .send(ChatMessage {
+            message: "I am bob".to_owned(),
+            ..chat_join("bob")
+        })
+        .await
+        .expect("queue");
+    let err = within("the refusal", async {
+        loop {
+            match events.message().await {
+                Ok(Some(_)) => {}
+                Ok(None) => panic!("the stream ended OK"),
+                Err(err) => break err,
+            }
+        }
+    })
+    .await;
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
 }
 
 #[tokio::test]
