@@ -306,3 +306,34 @@ async fn without_tokens_anyone_may_claim_any_user() {
         .expect("open");
     assert_eq!(joined.user_id, "whoever");
 }
+
+#[tokio::test]
+async fn a_seed_chat_message_from_another_user_is_permission_denied() {
+    use streamhub_api::chat::{Message, chat_service_client::ChatServiceClient};
+    let app = spawn_with_tokens().await;
+    let line = |user: &str| Message {
+        user: user.to_owned(),
+        text: "hi".to_owned(),
+        timestamp: 0,
+    };
+    let mut client = ChatServiceClient::new(app.channel.clone());
+    let err = first_error(
+        client
+            .chat(bearer(tokio_stream::iter([line("bob")]), ANN_TOKEN))
+            .await,
+    )
+    .await;
+    assert_eq!(err.code(), Code::PermissionDenied, "{err}");
+    assert!(err.message().contains("user"), "{}", err.message());
+
+    let mut echoes = client
+        .chat(bearer(tokio_stream::iter([line("ann")]), ANN_TOKEN))
+        .await
+        .expect("Chat opens")
+        .into_inner();
+    let echo = within("ann's echo", echoes.message())
+        .await
+        .expect("no error")
+        .expect("the echo");
+    assert_eq!(echo.user, "ann");
+}
