@@ -159,3 +159,29 @@ async fn mutual_tls_refuses_a_client_without_a_certificate() {
     let refused = check(plaintext(&app)).await;
     assert!(refused.is_err(), "a plaintext client must be refused");
 }
+
+#[test]
+fn an_unreadable_certificate_stops_start_up_naming_the_key() {
+    use crate::binary::{BINARY, write_config};
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "server:\n  grpc:\n    addr: 127.0.0.1:0\n    tls:\n      cert: {missing}\n      key: {missing}\n\
+             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+            missing = dir.path().join("missing.pem").display(),
+            db = data.join("streamhub.db").display(),
+            files = data.join("files").display(),
+        ),
+    );
+    let output = std::process::Command::new(BINARY)
+        .arg("-conf")
+        .arg(&config)
+        .output()
+        .expect("run the binary");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("server.grpc.tls.cert"), "{stderr}");
+}
