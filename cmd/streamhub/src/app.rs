@@ -48,6 +48,7 @@ impl Application {
             member_queue: config.chat.member_queue,
             max_message_bytes: config.chat.max_message_bytes,
             max_rooms: config.chat.max_rooms,
+            max_messages_per_second: config.chat.max_messages_per_second,
         });
         let games = GameHub::in_process(GameLimits {
             board: Board {
@@ -116,7 +117,8 @@ impl Application {
         let grace = self.config.server.grpc.shutdown_grace;
         let served = streamhub_server::run(
             self.listener,
-            &self.config.server.grpc,
+            &self.config.server,
+            &self.config.auth,
             self.services,
             self.stopping.clone(),
             shutdown,

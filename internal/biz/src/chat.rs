@@ -9,8 +9,10 @@
 //! neither stall a room nor make the server's memory grow.
 
 mod in_process;
+mod rate;
 
 use std::{
+    cell::Cell,
     collections::VecDeque,
     fmt,
     sync::{
@@ -23,6 +25,7 @@ use std::{
 use tokio::sync::mpsc;
 
 pub use in_process::InProcessRooms;
+use rate::MessageRate;
 
 use crate::{Error, Result};
 
@@ -78,6 +81,8 @@ pub struct ChatLimits {
     pub max_message_bytes: usize,
     /// Rooms open at once.
     pub max_rooms: usize,
+    /// Messages one member may send per second, with a burst of as many.
+    pub max_messages_per_second: u32,
 }
 
 /// Identifies one membership (one stream) within a bus; a user may hold several.
@@ -184,6 +189,8 @@ impl MemberQueue {
 pub struct RoomHub {
     bus: Arc<dyn RoomBus>,
     max_message_bytes: usize,
+    /// Messages per second per member; `None`: unlimited.
+    max_messages_per_second: Option<u32>,
 }
 
 impl RoomHub {
@@ -192,7 +199,16 @@ impl RoomHub {
         Self {
             bus,
             max_message_bytes,
+            max_messages_per_second: None,
         }
+    }
+
+    /// Limits each member to `per_second` messages per second (a burst of as many); a
+    /// member sending faster gets [`Error::ChatRateExceeded`].
+    #[must_use]
+    pub fn with_message_rate(mut self, per_second: u32) -> Self {
+        self.max_messages_per_second = Some(per_second);
+        self
     }
 
     /// Rooms living in this process only.
@@ -201,6 +217,7 @@ impl RoomHub {
             Arc::new(InProcessRooms::new(limits)),
             limits.max_message_bytes,
         )
+        .with_message_rate(limits.max_messages_per_second)
     }
 
     /// Checks a message text against the size limit, before anything is published.
@@ -219,6 +236,9 @@ impl RoomHub {
     pub fn join(&self, room_id: &str, user_id: &str, last_seen_id: i64) -> Result<Membership> {
         let subscription = self.bus.subscribe(room_id, user_id, last_seen_id)?;
         Ok(Membership {
+            rate: self
+                .max_messages_per_second
+                .map(|n| Cell::new(MessageRate::new(n))),
             hub: self.clone(),
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
@@ -240,6 +260,8 @@ pub struct Membership {
     replay: VecDeque<Arc<ChatEvent>>,
     live: LiveFeed,
     joined: bool,
+    /// This member's allowance; a `Cell` because sending needs only a shared borrow.
+    rate: Option<Cell<MessageRate>>,
 }
 
 impl Membership {
@@ -254,6 +276,16 @@ impl Membership {
     /// Publishes `text` to the room (the author receives its own copy, with its id).
     pub fn send(&self, text: String) -> Result<()> {
         self.hub.check_text(&text)?;
+        if let Some(rate) = &self.rate {
+            let mut allowance = rate.get();
+            let allowed = allowance.take(tokio::time::Instant::now());
+            rate.set(allowance);
+            if !allowed {
+                return Err(Error::ChatRateExceeded {
+                    max: self.hub.max_messages_per_second.unwrap_or_default(),
+                });
+            }
+        }
         self.hub.bus.publish(&self.room_id, self.member, text)
     }
 

@@ -10,6 +10,13 @@ pub enum Error {
     /// The server is shutting down; long-lived streams end with this.
     #[error("server is shutting down")]
     ShuttingDown,
+    /// A message names a user other than the one the call authenticated as.
+    #[error("{field} {claimed:?} is not the authenticated user {caller:?}")]
+    NotTheCaller {
+        field: &'static str,
+        claimed: String,
+        caller: String,
+    },
     /// Storage failed. The detail is for the log only: it may hold paths or SQL.
     #[error("storage failure: {0}")]
     Storage(String),
@@ -69,6 +76,11 @@ pub enum Error {
     /// A chat member's queue overflowed and the room dropped it.
     #[error("slow consumer: this member's queue overflowed and it was removed from the room")]
     SlowConsumer,
+    /// A member sent more than `chat.max_messages_per_second`.
+    #[error(
+        "this member sent more than {max} chat messages per second (chat.max_messages_per_second) and was removed"
+    )]
+    ChatRateExceeded { max: u32 },
     /// Opening one more room would exceed `chat.max_rooms`.
     #[error("too many chat rooms are open (limit {max}); try again later")]
     TooManyRooms { max: usize },

@@ -5,6 +5,7 @@
 //! through the repository traits declared here and implemented in `streamhub-data`. This crate
 //! depends on no tonic, prost or sqlx, and the compiler keeps it that way.
 
+pub mod auth;
 pub mod batch;
 pub mod chat;
 pub mod compat;

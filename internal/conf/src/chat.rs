@@ -18,6 +18,9 @@ pub struct ChatConf {
     pub max_message_bytes: usize,
     /// Rooms open at once; a join that would open one more gets `RESOURCE_EXHAUSTED`.
     pub max_rooms: usize,
+    /// Messages one member may send per second (a burst of as many is allowed); a member
+    /// going faster is cut off with `RESOURCE_EXHAUSTED`.
+    pub max_messages_per_second: u32,
 }
 
 impl Default for ChatConf {
@@ -27,6 +30,7 @@ impl Default for ChatConf {
             member_queue: 1024,
             max_message_bytes: 4096,
             max_rooms: 10_000,
+            max_messages_per_second: 1000,
         }
     }
 }
@@ -42,6 +46,12 @@ impl ChatConf {
             if value == 0 {
                 return Err(bad(key, "must be greater than 0"));
             }
+        }
+        if self.max_messages_per_second == 0 {
+            return Err(bad(
+                "chat.max_messages_per_second",
+                "must be greater than 0",
+            ));
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! typo fails start-up instead of being ignored. [`Config::load`] turns every problem into one
 //! [`ConfError`] whose message names the key.
 
+mod auth;
 mod batch;
 mod chat;
 mod compat;
@@ -18,6 +19,7 @@ mod market;
 mod model;
 mod sensors;
 
+pub use auth::AuthConf;
 pub use batch::BatchConf;
 pub use chat::ChatConf;
 pub use compat::CompatConf;

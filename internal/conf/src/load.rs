@@ -69,6 +69,18 @@ impl Config {
         Ok(config)
     }
 
+    /// Parses one YAML document, without files or environment: what a fuzzer or a property
+    /// test drives. Every problem is one line, as with [`Config::load`].
+    pub fn from_yaml(text: &str) -> Result<Self, ConfError> {
+        let config = config::Config::builder()
+            .add_source(File::from_str(text, FileFormat::Yaml))
+            .build()
+            .and_then(config::Config::try_deserialize::<Config>)
+            .map_err(|err| ConfError::Invalid(one_line(&err.to_string())))?;
+        config.validate()?;
+        Ok(config)
+    }
+
     /// Checks what serde cannot: values that parse but make no sense.
     fn validate(&self) -> Result<(), ConfError> {
         let grpc = &self.server.grpc;
@@ -131,6 +143,27 @@ impl Config {
         if self.data.storage.root.as_os_str().is_empty() {
             return Err(bad("data.storage.root", "must not be empty"));
         }
+        if self.server.limits.max_streams_per_method == 0 {
+            return Err(bad(
+                "server.limits.max_streams_per_method",
+                "must be greater than 0",
+            ));
+        }
+        let tls = &self.server.grpc.tls;
+        let set = |path: &Path| !path.as_os_str().is_empty();
+        if set(&tls.cert) != set(&tls.key) {
+            return Err(bad(
+                "server.grpc.tls.key",
+                "server.grpc.tls.cert and server.grpc.tls.key go together: set both or neither",
+            ));
+        }
+        if set(&tls.client_ca) && !set(&tls.cert) {
+            return Err(bad(
+                "server.grpc.tls.client_ca",
+                "mutual TLS needs server.grpc.tls.cert and server.grpc.tls.key too",
+            ));
+        }
+        self.auth.validate()?;
         self.compat.validate()?;
         self.edit.validate()?;
         self.validate_market_sensors_batch()?;

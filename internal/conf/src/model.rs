@@ -22,6 +22,7 @@ pub struct Config {
     pub logs: LogsConf,
     pub chat: ChatConf,
     pub game: GameConf,
+    pub auth: crate::AuthConf,
 }
 
 /// `server`: how the process listens.
@@ -29,6 +30,44 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConf {
     pub grpc: GrpcConf,
+    pub limits: ServerLimitsConf,
+}
+
+/// `server.limits`: bounds the server enforces around every call.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ServerLimitsConf {
+    /// Calls open at once per RPC method, over all connections; one more gets
+    /// `RESOURCE_EXHAUSTED`. Health checks are not counted.
+    pub max_streams_per_method: usize,
+}
+
+impl Default for ServerLimitsConf {
+    fn default() -> Self {
+        Self {
+            max_streams_per_method: 4096,
+        }
+    }
+}
+
+/// `server.grpc.tls`: TLS for the gRPC listener. Empty paths (the default) serve plaintext.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsConf {
+    /// PEM file of the server's certificate chain; with `key`, turns TLS on.
+    pub cert: PathBuf,
+    /// PEM file of the server certificate's private key.
+    pub key: PathBuf,
+    /// PEM file of the CAs whose client certificates are accepted; set, it requires every
+    /// client to present one (mutual TLS).
+    pub client_ca: PathBuf,
+}
+
+impl TlsConf {
+    /// True when the listener speaks TLS.
+    pub fn enabled(&self) -> bool {
+        !self.cert.as_os_str().is_empty()
+    }
 }
 
 /// `server.grpc`: the gRPC listener and its HTTP/2 limits.
@@ -52,6 +91,8 @@ pub struct GrpcConf {
     /// How long shutdown waits for open calls to finish before closing them.
     #[serde(deserialize_with = "crate::duration::deserialize")]
     pub shutdown_grace: Duration,
+    /// TLS and mutual TLS; off by default.
+    pub tls: TlsConf,
 }
 
 impl Default for GrpcConf {
@@ -64,6 +105,7 @@ impl Default for GrpcConf {
             keepalive_interval: Duration::from_secs(30),
             keepalive_timeout: Duration::from_secs(10),
             shutdown_grace: Duration::from_secs(10),
+            tls: TlsConf::default(),
         }
     }
 }

@@ -4,6 +4,11 @@
 //! - A client deadline (`grpc-timeout`) ends the whole call with `DEADLINE_EXCEEDED`, an open
 //!   response stream included; tonic only times the handler's future and calls it `CANCELLED`.
 //! - A message over the size limit gets `RESOURCE_EXHAUSTED`; tonic says `OUT_OF_RANGE`.
+//! - A message that is not valid protobuf for its type (a string field holding invalid
+//!   UTF-8, a truncated field), a unary call without its message and a stream cut inside a
+//!   message are bad input, `INVALID_ARGUMENT`; tonic says `INTERNAL`.
+//! - Status messages are cut to [`MAX_STATUS_MESSAGE_BYTES`]: handlers quote the values they
+//!   refuse, and a huge value must not come back as a huge trailer.
 //! - One log line per finished call: method, status code, duration, peer.
 
 use std::{
@@ -126,26 +131,55 @@ fn observe(
     })
 }
 
+/// Longest status message sent, in bytes; longer ones are cut and end with `…`.
+pub(crate) const MAX_STATUS_MESSAGE_BYTES: usize = 1024;
+
 /// Reads the `grpc-status` of `headers` (trailers, or the headers of a trailers-only
-/// response), turning tonic's `OUT_OF_RANGE` for an oversized message into the spec's
-/// `RESOURCE_EXHAUSTED`.
+/// response) and rewrites it where tonic differs from the spec: an oversized message is
+/// `RESOURCE_EXHAUSTED` (tonic: `OUT_OF_RANGE`), an undecodable one `INVALID_ARGUMENT`
+/// (tonic: `INTERNAL`), and a message over [`MAX_STATUS_MESSAGE_BYTES`] is cut.
 fn spec_status(headers: &mut HeaderMap) -> Option<Code> {
     let status = Status::from_header_map(headers)?;
+    let message = status.message();
     let over_limit = status.code() == Code::OutOfRange
-        && (status
-            .message()
-            .starts_with("Error, decoded message length too large")
-            || status
-                .message()
-                .starts_with("Error, encoded message length too large"));
-    if !over_limit {
-        return Some(status.code());
+        && (message.starts_with("Error, decoded message length too large")
+            || message.starts_with("Error, encoded message length too large"));
+    // The client's own fault, however tonic files it: bytes that are not the message type,
+    // a unary call without its message, a stream cut inside a message.
+    let undecodable = status.code() == Code::Internal
+        && (message.starts_with("failed to decode Protobuf message")
+            || message == "Missing request message."
+            || message == "Unexpected EOF decoding stream.");
+    let code = if over_limit {
+        Code::ResourceExhausted
+    } else if undecodable {
+        Code::InvalidArgument
+    } else {
+        status.code()
+    };
+    if code != status.code() {
+        headers.insert("grpc-status", HeaderValue::from(code as i32));
     }
-    headers.insert(
-        "grpc-status",
-        HeaderValue::from(Code::ResourceExhausted as i32),
-    );
-    Some(Code::ResourceExhausted)
+    if message.len() > MAX_STATUS_MESSAGE_BYTES {
+        let cut = Status::new(code, truncated(message, MAX_STATUS_MESSAGE_BYTES));
+        headers.remove("grpc-message");
+        // A status built from a valid code and a UTF-8 message always encodes.
+        let _ = cut.add_header(headers);
+    }
+    Some(code)
+}
+
+/// `message` cut to at most `max` bytes on a char boundary, marked with `…` when cut.
+fn truncated(message: &str, max: usize) -> String {
+    if message.len() <= max {
+        return message.to_owned();
+    }
+    let mark = "…";
+    let mut end = max - mark.len();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{mark}", &message[..end])
 }
 
 pin_project_lite::pin_project! {
@@ -314,6 +348,38 @@ mod tests {
             Status::from_header_map(&headers).map(|s| s.code()),
             Some(Code::ResourceExhausted)
         );
+    }
+
+    #[test]
+    fn undecodable_messages_are_invalid_argument() {
+        let mut headers = HeaderMap::new();
+        Status::internal(
+            "failed to decode Protobuf message: ChatMessage.user_id: invalid string value: data is not UTF-8 encoded",
+        )
+        .add_header(&mut headers)
+        .expect("encodable status");
+        assert_eq!(spec_status(&mut headers), Some(Code::InvalidArgument));
+        let status = Status::from_header_map(&headers).expect("a status");
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("user_id"), "{}", status.message());
+    }
+
+    #[test]
+    fn long_status_messages_are_cut_on_a_char_boundary() {
+        let mut headers = HeaderMap::new();
+        let long = format!("room_id {:?} is too long", "é".repeat(5000));
+        Status::invalid_argument(long.clone())
+            .add_header(&mut headers)
+            .expect("encodable status");
+        assert_eq!(spec_status(&mut headers), Some(Code::InvalidArgument));
+        let status = Status::from_header_map(&headers).expect("a status");
+        assert!(
+            status.message().len() <= MAX_STATUS_MESSAGE_BYTES,
+            "{} bytes",
+            status.message().len()
+        );
+        assert!(status.message().ends_with('…'), "{}", status.message());
+        assert!(long.starts_with(status.message().trim_end_matches('…')));
     }
 
     #[test]

@@ -5,9 +5,11 @@
 //! Like mini-redis, [`run`] takes an already-bound listener and a shutdown future, so the
 //! binary passes a signal and tests pass a oneshot on `127.0.0.1:0`.
 
+mod auth;
 mod call;
 mod grpc_timeout;
 mod health;
+mod method_limit;
 mod run;
 
 pub use health::HealthService;

@@ -14,7 +14,7 @@ use streamhub_api::{
     service::v1::service_server::ServiceServer,
     streaming::streaming_service_server::StreamingServiceServer,
 };
-use streamhub_conf::GrpcConf;
+use streamhub_conf::{AuthConf, GrpcConf, ServerConf, TlsConf};
 use streamhub_service::{
     StreamingService,
     compat::{ChatService, ChatifyService, CompatServices, HelloworldService, StreamService},
@@ -23,11 +23,16 @@ use tokio::{net::TcpListener, sync::oneshot};
 use tokio_util::sync::CancellationToken;
 use tonic::{
     server::NamedService,
-    transport::{Server, server::TcpIncoming},
+    transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
 };
 use tonic_health::pb::{health_check_response::ServingStatus, health_server::HealthServer};
 
-use crate::{HealthService, call::CallLayer};
+use crate::{
+    HealthService,
+    auth::{AuthLayer, Tokens},
+    call::CallLayer,
+    method_limit::MethodLimitLayer,
+};
 
 /// The handlers the server routes to, built by the binary from data and biz.
 #[derive(Debug)]
@@ -76,19 +81,24 @@ pub enum ServerError {
     Listener(#[from] std::io::Error),
     #[error("serving: {0}")]
     Serve(#[from] tonic::transport::Error),
+    #[error("{key}: {reason}")]
+    Tls { key: &'static str, reason: String },
 }
 
 /// Serves `services` on `listener` until `shutdown` completes, then shuts down gracefully:
 /// health goes `NOT_SERVING` at once, `stopping` is cancelled (new calls are refused and every
-/// long-lived stream ends with `UNAVAILABLE`), and open calls get `conf.shutdown_grace` to
-/// finish before they are dropped.
+/// long-lived stream ends with `UNAVAILABLE`), and open calls get `server.grpc.shutdown_grace`
+/// to finish before they are dropped. With `auth` tokens, every call but health and
+/// reflection needs one.
 pub async fn run(
     listener: TcpListener,
-    conf: &GrpcConf,
+    server: &ServerConf,
+    auth: &AuthConf,
     services: Services,
     stopping: CancellationToken,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let conf = &server.grpc;
     let streaming = StreamingServiceServer::new(services.streaming)
         .max_decoding_message_size(conf.max_decoding_message_size)
         .max_encoding_message_size(conf.max_encoding_message_size);
@@ -120,11 +130,18 @@ pub async fn run(
             )
     };
 
-    let router = Server::builder()
+    let mut builder = Server::builder();
+    if conf.tls.enabled() {
+        builder = builder.tls_config(tls_config(&conf.tls)?)?;
+    }
+    let router = builder
         .max_concurrent_streams(conf.max_concurrent_streams)
         .http2_keepalive_interval(Some(conf.keepalive_interval))
         .http2_keepalive_timeout(Some(conf.keepalive_timeout))
+        // Outermost first: the call record sees every refusal of the layers inside it.
         .layer(CallLayer::new(stopping.clone()))
+        .layer(AuthLayer::new(Tokens::from_conf(auth)))
+        .layer(MethodLimitLayer::new(server.limits.max_streams_per_method))
         .add_service(HealthServer::new(health.clone()))
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -163,6 +180,25 @@ pub async fn run(
         ),
     }
     Ok(())
+}
+
+/// The listener's TLS settings, read from the PEM files `conf` names.
+fn tls_config(conf: &TlsConf) -> Result<ServerTlsConfig, ServerError> {
+    let read = |key: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|err| ServerError::Tls {
+            key,
+            reason: format!("cannot read {}: {err}", path.display()),
+        })
+    };
+    let cert = read("server.grpc.tls.cert", &conf.cert)?;
+    let key = read("server.grpc.tls.key", &conf.key)?;
+    let mut tls = ServerTlsConfig::new().identity(Identity::from_pem(cert, key));
+    if !conf.client_ca.as_os_str().is_empty() {
+        // Without client_auth_optional, a client that presents no certificate is refused.
+        let ca = read("server.grpc.tls.client_ca", &conf.client_ca)?;
+        tls = tls.client_ca_root(Certificate::from_pem(ca));
+    }
+    Ok(tls)
 }
 
 /// The generated servers of the compat services, with the message size limits applied.

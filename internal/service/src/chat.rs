@@ -12,6 +12,7 @@ use futures_util::stream;
 use streamhub_api::streaming::ChatMessage;
 use streamhub_biz::{
     Result as BizResult,
+    auth::Caller,
     chat::{ChatEvent, Membership, RoomHub},
 };
 use tokio_util::sync::CancellationToken;
@@ -25,11 +26,13 @@ const MAX_ID_BYTES: usize = 256;
 /// The response stream of one `Chat` call.
 pub(crate) fn chat(
     hub: RoomHub,
+    caller: Caller,
     inbound: Streaming<ChatMessage>,
     stopping: CancellationToken,
 ) -> ResponseStream<ChatMessage> {
     let state = ChatStream {
         hub,
+        caller,
         inbound,
         membership: None,
         reading: true,
@@ -40,6 +43,8 @@ pub(crate) fn chat(
 
 struct ChatStream {
     hub: RoomHub,
+    /// Who the call authenticated as; the stream's user_id must be that user.
+    caller: Caller,
     inbound: Streaming<ChatMessage>,
     /// Set by the first message.
     membership: Option<Membership>,
@@ -116,6 +121,9 @@ impl ChatStream {
                 )));
             }
         }
+        self.caller
+            .check_claim("user_id", &first.user_id)
+            .map_err(to_status)?;
         if first.last_seen_id < 0 {
             return Err(Status::invalid_argument(format!(
                 "last_seen_id {} must not be negative",
@@ -146,6 +154,12 @@ impl ChatStream {
                 message.room_id,
                 membership.room_id()
             )));
+        }
+        if !message.user_id.is_empty() {
+            // Speaking for someone else is an authorization matter before a shape one.
+            self.caller
+                .check_claim("user_id", &message.user_id)
+                .map_err(to_status)?;
         }
         if !message.user_id.is_empty() && message.user_id != membership.user_id() {
             return Err(Status::invalid_argument(format!(

@@ -6,8 +6,9 @@
 //! client stays slow, the hub cuts the stream off with `RESOURCE_EXHAUSTED`.
 
 use streamhub_api::streaming as pb;
-use streamhub_biz::edit::{
-    AppliedEdit, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession, ot::TextOp,
+use streamhub_biz::{
+    auth::Caller,
+    edit::{AppliedEdit, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession, ot::TextOp},
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -19,6 +20,10 @@ use crate::{
     timestamp, to_status,
 };
 
+/// Longest `document_id` or `user_id`, in bytes: they live as long as the document is open
+/// (and the document id is stored).
+const MAX_ID_BYTES: usize = 256;
+
 /// Updates buffered between the stream task and tonic.
 const OUTBOUND_QUEUE: usize = 32;
 
@@ -26,11 +31,13 @@ const OUTBOUND_QUEUE: usize = 32;
 pub(crate) fn collaborative_edit(
     hub: &EditHub,
     stopping: &CancellationToken,
+    caller: Caller,
     inbound: Streaming<pb::EditOperation>,
 ) -> ResponseStream<pb::DocumentUpdate> {
     let (outbound, updates) = mpsc::channel(OUTBOUND_QUEUE);
     let stream = EditStream {
         hub: hub.clone(),
+        caller,
         stopping: stopping.clone(),
         outbound,
     };
@@ -70,6 +77,14 @@ impl TryFrom<pb::EditOperation> for Message {
         }
         if op.user_id.is_empty() {
             return Err(Status::invalid_argument("user_id must not be empty"));
+        }
+        for (field, value) in [("document_id", &op.document_id), ("user_id", &op.user_id)] {
+            if value.len() > MAX_ID_BYTES {
+                return Err(Status::invalid_argument(format!(
+                    "{field} is {} bytes; the limit is {MAX_ID_BYTES} bytes",
+                    value.len()
+                )));
+            }
         }
         let position = non_negative("position", op.position.into())?;
         let length = non_negative("length", op.length.into())?;
@@ -170,6 +185,8 @@ fn update_to_pb(update: &DocumentUpdate) -> pb::DocumentUpdate {
 
 struct EditStream {
     hub: EditHub,
+    /// Who the call authenticated as; the stream's user_id must be that user.
+    caller: Caller,
     stopping: CancellationToken,
     outbound: mpsc::Sender<Result<pb::DocumentUpdate, Status>>,
 }
@@ -197,6 +214,9 @@ impl EditStream {
             return Ok(());
         };
         let first = Message::try_from(first)?;
+        self.caller
+            .check_claim("user_id", &first.user_id)
+            .map_err(to_status)?;
         let mut session = self
             .hub
             .join(&first.document_id, &first.user_id)
@@ -228,6 +248,10 @@ impl EditStream {
                         return Ok(());
                     };
                     let message = Message::try_from(message)?;
+                    // Editing as someone else is an authorization matter before a shape one.
+                    self.caller
+                        .check_claim("user_id", &message.user_id)
+                        .map_err(to_status)?;
                     if message.document_id != session.document_id()
                         || message.user_id != session.user_id()
                     {

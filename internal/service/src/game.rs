@@ -9,7 +9,10 @@ use std::sync::Arc;
 
 use futures_util::stream;
 use streamhub_api::streaming::{GameAction, GameState, PlayerState};
-use streamhub_biz::game::{GameHub, GameSnapshot, Seat};
+use streamhub_biz::{
+    auth::Caller,
+    game::{GameHub, GameSnapshot, Seat},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
@@ -23,11 +26,13 @@ const MAX_ID_BYTES: usize = 256;
 /// The response stream of one `GameSession` call.
 pub(crate) fn game_session(
     hub: GameHub,
+    caller: Caller,
     inbound: Streaming<GameAction>,
     stopping: CancellationToken,
 ) -> ResponseStream<GameState> {
     let state = GameStream {
         hub,
+        caller,
         inbound,
         seat: None,
         finished: false,
@@ -37,6 +42,8 @@ pub(crate) fn game_session(
 
 struct GameStream {
     hub: GameHub,
+    /// Who the call authenticated as; the stream's player_id must be that user.
+    caller: Caller,
     inbound: Streaming<GameAction>,
     /// Set by the first action.
     seat: Option<Seat>,
@@ -109,6 +116,9 @@ impl GameStream {
                 )));
             }
         }
+        self.caller
+            .check_claim("player_id", &first.player_id)
+            .map_err(to_status)?;
         let action = self
             .hub
             .parse_action(&first.action_type, &first.parameters)
@@ -132,6 +142,12 @@ impl GameStream {
                 action.session_id,
                 seat.session_id()
             )));
+        }
+        if !action.player_id.is_empty() {
+            // Acting for someone else is an authorization matter before a shape one.
+            self.caller
+                .check_claim("player_id", &action.player_id)
+                .map_err(to_status)?;
         }
         if !action.player_id.is_empty() && action.player_id != seat.player_id() {
             return Err(Status::invalid_argument(format!(

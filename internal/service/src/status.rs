@@ -8,6 +8,7 @@ use tonic::{Code, Status};
 pub fn to_status(error: Error) -> Status {
     match error {
         Error::ShuttingDown => Status::unavailable("server is shutting down"),
+        Error::NotTheCaller { .. } => Status::permission_denied(error.to_string()),
         // Collaborative editing.
         Error::RevisionAhead { .. } | Error::EditOutOfRange(_) => {
             Status::invalid_argument(error.to_string())
@@ -40,9 +41,10 @@ pub fn to_status(error: Error) -> Status {
         Error::MessageTooLong { .. } | Error::UnknownAction(_) | Error::BadParameter { .. } => {
             Status::new(Code::InvalidArgument, error.to_string())
         }
-        Error::SlowConsumer | Error::TooManyRooms { .. } | Error::TooManySessions { .. } => {
-            Status::new(Code::ResourceExhausted, error.to_string())
-        }
+        Error::SlowConsumer
+        | Error::ChatRateExceeded { .. }
+        | Error::TooManyRooms { .. }
+        | Error::TooManySessions { .. } => Status::new(Code::ResourceExhausted, error.to_string()),
         Error::PlayerTaken(_) => Status::new(Code::AlreadyExists, error.to_string()),
         Error::NotInSession(_)
         | Error::PlayerOut(_)

@@ -12,8 +12,8 @@ use streamhub_api::streaming::{
     streaming_service_server,
 };
 use streamhub_biz::{
-    batch::BatchLimits, chat::RoomHub, edit::EditHub, game::GameHub, logs::LogHub, market::Market,
-    sensors::SensorLimits,
+    auth::Caller, batch::BatchLimits, chat::RoomHub, edit::EditHub, game::GameHub, logs::LogHub,
+    market::Market, sensors::SensorLimits,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -76,6 +76,16 @@ impl StreamingService {
             games,
         }
     }
+}
+
+/// The caller the server's authentication layer put on the request; anonymous when
+/// authentication is off.
+fn caller_of<T>(request: &Request<T>) -> Caller {
+    request
+        .extensions()
+        .get::<Caller>()
+        .cloned()
+        .unwrap_or_default()
 }
 
 fn not_yet(method: &str) -> Status {
@@ -149,6 +159,7 @@ impl streaming_service_server::StreamingService for StreamingService {
     ) -> Result<Response<Self::ChatStream>, Status> {
         Ok(Response::new(crate::chat::chat(
             self.rooms.clone(),
+            caller_of(&request),
             request.into_inner(),
             self.stopping.clone(),
         )))
@@ -160,6 +171,7 @@ impl streaming_service_server::StreamingService for StreamingService {
     ) -> Result<Response<Self::GameSessionStream>, Status> {
         Ok(Response::new(crate::game::game_session(
             self.games.clone(),
+            caller_of(&request),
             request.into_inner(),
             self.stopping.clone(),
         )))
@@ -169,7 +181,9 @@ impl streaming_service_server::StreamingService for StreamingService {
         &self,
         request: Request<Streaming<EditOperation>>,
     ) -> Result<Response<Self::CollaborativeEditStream>, Status> {
-        let updates = edit::collaborative_edit(&self.edits, &self.stopping, request.into_inner());
+        let caller = caller_of(&request);
+        let updates =
+            edit::collaborative_edit(&self.edits, &self.stopping, caller, request.into_inner());
         Ok(Response::new(updates))
     }
 

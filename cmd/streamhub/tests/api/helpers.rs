@@ -51,6 +51,7 @@ pub(crate) async fn spawn_app_in(
     );
     config.data.storage.root = data_dir.path().join("files");
     configure(&mut config);
+    let tls = config.server.grpc.tls.enabled();
 
     let app = Application::build(config)
         .await
@@ -60,11 +61,16 @@ pub(crate) async fn spawn_app_in(
     let serving = tokio::spawn(app.run(async {
         let _ = signal.await;
     }));
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("valid endpoint")
-        .connect()
-        .await
-        .expect("connect to the application");
+    let endpoint = Endpoint::from_shared(format!("http://{addr}")).expect("valid endpoint");
+    // A TLS server refuses this plaintext channel; its tests make their own connections.
+    let channel = if tls {
+        endpoint.connect_lazy()
+    } else {
+        endpoint
+            .connect()
+            .await
+            .expect("connect to the application")
+    };
     TestApp {
         channel,
         addr,

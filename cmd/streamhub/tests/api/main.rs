@@ -1,18 +1,23 @@
 //! Integration tests: the whole application in-process on an ephemeral port, driven by real
 //! gRPC clients (and, in `binary`, the real executable).
 
+mod auth;
 mod batch;
 mod binary;
 mod chat;
 mod compat;
+mod crash;
+mod dead_peers;
 mod edit;
 mod game;
 mod health;
 mod helpers;
+mod hostile;
 mod limits;
 mod logs;
 mod market;
 mod reflection;
 mod sensors;
 mod shutdown;
+mod tls;
 mod unimplemented;

@@ -240,6 +240,7 @@ mod tests {
             member_queue: 16,
             max_message_bytes: 10,
             max_rooms: 2,
+            max_messages_per_second: 1000,
         }
     }
 

@@ -11,6 +11,10 @@ use crate::{Error, Result};
 
 /// Longest accepted message, in bytes.
 pub const MAX_MESSAGE_BYTES: usize = 64 * 1024;
+/// Longest `service` name, in bytes: it is stored with every entry and filtered on.
+pub(crate) const MAX_SERVICE_BYTES: usize = 256;
+/// Most bytes of `metadata` keys and values together: every entry keeps them forever.
+pub(crate) const MAX_METADATA_BYTES: usize = 16 * 1024;
 
 /// Severity of an entry, ordered: `Debug < Info < Warn < Error`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -88,6 +92,22 @@ impl NewLogEntry {
     ) -> Result<Self> {
         if service.is_empty() {
             return Err(invalid("service", "must not be empty"));
+        }
+        if service.len() > MAX_SERVICE_BYTES {
+            return Err(invalid(
+                "service",
+                format!(
+                    "is {} bytes; the limit is {MAX_SERVICE_BYTES}",
+                    service.len()
+                ),
+            ));
+        }
+        let metadata_bytes: usize = metadata.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if metadata_bytes > MAX_METADATA_BYTES {
+            return Err(invalid(
+                "metadata",
+                format!("holds {metadata_bytes} bytes; the limit is {MAX_METADATA_BYTES}"),
+            ));
         }
         if level.is_empty() {
             return Err(invalid(
@@ -242,6 +262,17 @@ mod tests {
         assert_eq!(field_of(entry("s", "INFO", &long)), "message");
         let at_limit = "x".repeat(MAX_MESSAGE_BYTES);
         assert!(entry("s", "INFO", &at_limit).is_ok());
+        let long_service = "s".repeat(MAX_SERVICE_BYTES + 1);
+        assert_eq!(field_of(entry(&long_service, "INFO", "m")), "service");
+        let big_metadata = NewLogEntry::new(
+            "s".into(),
+            "INFO",
+            "m".into(),
+            None,
+            BTreeMap::from([("k".to_owned(), "v".repeat(MAX_METADATA_BYTES))]),
+            SystemTime::now(),
+        );
+        assert_eq!(field_of(big_metadata), "metadata");
         let before_epoch = UNIX_EPOCH - Duration::from_secs(1);
         let result = NewLogEntry::new(
             "s".into(),

@@ -11,7 +11,10 @@ use std::sync::Arc;
 
 use futures_util::{StreamExt as _, stream};
 use streamhub_api::chat::{Message, chat_service_server};
-use streamhub_biz::compat::{ChatHub, ChatLine, ChatMember};
+use streamhub_biz::{
+    auth::Caller,
+    compat::{ChatHub, ChatLine, ChatMember},
+};
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
@@ -53,6 +56,8 @@ fn message_of(line: &ChatLine) -> Message {
 struct ChatCall {
     requests: Streaming<Message>,
     member: ChatMember,
+    /// Who the call authenticated as; a message's `user` must be that user.
+    caller: Caller,
     /// False once the client has half-closed.
     reading: bool,
 }
@@ -70,7 +75,16 @@ impl ChatCall {
                     });
                 }
                 request = self.requests.next(), if self.reading => match request {
-                    Some(Ok(message)) => self.member.say(line_of(message)),
+                    Some(Ok(message)) => {
+                        // The seed's clients name themselves in `user`; with tokens, only as
+                        // the token's user.
+                        if !message.user.is_empty()
+                            && let Err(err) = self.caller.check_claim("user", &message.user)
+                        {
+                            return Some(Err(to_status(err)));
+                        }
+                        self.member.say(line_of(message));
+                    }
                     Some(Err(status)) => return Some(Err(status)),
                     None => {
                         self.reading = false;
@@ -92,7 +106,13 @@ impl chat_service_server::ChatService for ChatService {
     ) -> Result<Response<Self::ChatStream>, Status> {
         // Joined before the response starts, so a client whose call is open receives every
         // line said from then on.
+        let caller = request
+            .extensions()
+            .get::<Caller>()
+            .cloned()
+            .unwrap_or_default();
         let call = ChatCall {
+            caller,
             requests: request.into_inner(),
             member: self.hub.join(),
             reading: true,

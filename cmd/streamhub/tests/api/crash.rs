@@ -1,0 +1,300 @@
+//! Crash safety: the real binary is killed with SIGKILL while clients write (PushLogs,
+//! CollaborativeEdit), then restarted on the same data directory. Every acknowledged write
+//! must be there, nothing unacknowledged may be half there, and SQLite's own check must pass.
+
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex},
+};
+
+use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
+use streamhub_api::streaming::{
+    EditOperation, LogEntry, LogRequest, streaming_service_client::StreamingServiceClient,
+};
+use tokio::sync::{mpsc, watch};
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+
+use crate::{
+    binary::{BINARY, listening_addr, write_config},
+    helpers::within,
+};
+
+/// The real server on a data directory that outlives it.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Server {
+    fn start(dir: &Path) -> Self {
+        let data = dir.join("data");
+        let config = write_config(
+            dir,
+            &format!(
+                "server:\n  grpc:\n    addr: 127.0.0.1:0\n    shutdown_grace: 2s\n\
+                 data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+                db = database(dir).display(),
+                files = data.join("files").display(),
+            ),
+        );
+        let mut child = Command::new(BINARY)
+            .arg("-conf")
+            .arg(&config)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start the binary");
+        let addr = listening_addr(&mut child);
+        Self { child, addr }
+    }
+
+    async fn client(&self) -> StreamingServiceClient<Channel> {
+        let channel = Endpoint::from_shared(format!("http://{}", self.addr))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect to the binary");
+        StreamingServiceClient::new(channel)
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL the server");
+        self.child.wait().expect("reap the server");
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // A test that failed half-way must not leave a server running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn database(dir: &Path) -> PathBuf {
+    dir.join("data").join("streamhub.db")
+}
+
+/// `PRAGMA integrity_check` of the database a killed server left behind.
+async fn integrity_check(dir: &Path) -> String {
+    let options = SqliteConnectOptions::new().filename(database(dir));
+    let mut connection = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the database");
+    let result: String = sqlx::query_scalar("PRAGMA integrity_check")
+        .fetch_one(&mut connection)
+        .await
+        .expect("run integrity_check");
+    connection.close().await.expect("close");
+    result
+}
+
+const BATCH: usize = 50;
+
+fn sent_entry(batch: usize, index: usize) -> LogEntry {
+    LogEntry {
+        service: "crash".to_owned(),
+        level: "INFO".to_owned(),
+        message: format!("b{batch}-e{index}"),
+        metadata: [
+            ("batch".to_owned(), batch.to_string()),
+            ("index".to_owned(), index.to_string()),
+        ]
+        .into(),
+        ..LogEntry::default()
+    }
+}
+
+#[tokio::test]
+async fn a_sigkill_during_push_logs_keeps_every_acknowledged_entry_and_no_half_entry() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let client = server.client().await;
+
+    // Batches go out back to back; each acknowledged one is recorded with its ids.
+    let acked: Arc<Mutex<Vec<(usize, i64, i64)>>> = Arc::default();
+    let (progress, mut acked_count) = watch::channel(0_usize);
+    let writer = tokio::spawn({
+        let acked = Arc::clone(&acked);
+        let mut client = client.clone();
+        async move {
+            for batch in 0.. {
+                let entries = (0..BATCH).map(move |index| sent_entry(batch, index));
+                let Ok(result) = client.push_logs(tokio_stream::iter(entries)).await else {
+                    return;
+                };
+                let result = result.into_inner();
+                assert_eq!(result.accepted, BATCH as i64);
+                let mut acked = acked.lock().expect("lock");
+                acked.push((batch, result.first_id, result.last_id));
+                progress.send_replace(acked.len());
+            }
+        }
+    });
+    within(
+        "20 acknowledged batches",
+        acked_count.wait_for(|n| *n >= 20),
+    )
+    .await
+    .expect("the writer is running");
+    server.kill();
+    // The writer sees the connection drop and stops; its in-flight batch is unacknowledged.
+    within("the writer to stop", writer)
+        .await
+        .expect("writer task");
+    let acked = acked.lock().expect("lock").clone();
+
+    assert_eq!(integrity_check(dir.path()).await, "ok");
+    let server = Server::start(dir.path());
+    let mut client = server.client().await;
+    let mut stored = client
+        .stream_logs(LogRequest::default())
+        .await
+        .expect("StreamLogs")
+        .into_inner();
+    // batch -> (index -> id), from what the restarted server has.
+    let mut found: BTreeMap<usize, BTreeMap<usize, i64>> = BTreeMap::new();
+    while let Some(entry) = within("the stored entries", stored.message())
+        .await
+        .expect("no error")
+    {
+        let (batch, index) = entry
+            .message
+            .strip_prefix('b')
+            .and_then(|rest| rest.split_once("-e"))
+            .and_then(|(b, i)| Some((b.parse().ok()?, i.parse().ok()?)))
+            .unwrap_or_else(|| panic!("a stored entry nobody sent: {entry:?}"));
+        let sent = sent_entry(batch, index);
+        assert_eq!(
+            (&entry.service, &entry.level, &entry.metadata),
+            (&sent.service, &sent.level, &sent.metadata),
+            "entry {} is stored whole",
+            entry.message
+        );
+        let previous = found.entry(batch).or_default().insert(index, entry.id);
+        assert!(previous.is_none(), "{} is stored twice", entry.message);
+    }
+    for (batch, first_id, last_id) in &acked {
+        let ids: Vec<i64> = found
+            .get(batch)
+            .map(|entries| entries.values().copied().collect())
+            .unwrap_or_default();
+        let expected: Vec<i64> = (*first_id..=*last_id).collect();
+        assert_eq!(ids, expected, "acknowledged batch {batch} is all there");
+    }
+    for (batch, entries) in &found {
+        let indexes: Vec<usize> = entries.keys().copied().collect();
+        let prefix: Vec<usize> = (0..indexes.len()).collect();
+        assert_eq!(
+            indexes, prefix,
+            "batch {batch}: what is stored is a prefix of what was sent, in order"
+        );
+        assert!(
+            *batch <= acked.len(),
+            "batch {batch} was never sent ({} acknowledged)",
+            acked.len()
+        );
+    }
+    server.kill();
+    assert_eq!(integrity_check(dir.path()).await, "ok");
+}
+
+fn insert_at_start(index: usize) -> EditOperation {
+    EditOperation {
+        user_id: "writer".to_owned(),
+        document_id: "doc".to_owned(),
+        operation_type: "INSERT".to_owned(),
+        position: 0,
+        content: format!("w{index};"),
+        ..EditOperation::default()
+    }
+}
+
+/// The text after the first `revision` inserts (each goes to the start).
+fn text_after(revision: i64) -> String {
+    (0..usize::try_from(revision).expect("non-negative"))
+        .rev()
+        .map(|index| format!("w{index};"))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_sigkill_during_document_edits_keeps_every_acknowledged_revision() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let server = Server::start(dir.path());
+    let mut client = server.client().await;
+
+    let (ops, requests) = mpsc::channel(16);
+    ops.send(EditOperation {
+        user_id: "writer".to_owned(),
+        document_id: "doc".to_owned(),
+        operation_type: "JOIN".to_owned(),
+        ..EditOperation::default()
+    })
+    .await
+    .expect("queue the join");
+    let mut updates = client
+        .collaborative_edit(ReceiverStream::new(requests))
+        .await
+        .expect("CollaborativeEdit opens")
+        .into_inner();
+    // Edits stream out as fast as the server takes them (up to 16 queued).
+    let sender = tokio::spawn(async move {
+        for index in 0.. {
+            if ops.send(insert_at_start(index)).await.is_err() {
+                return;
+            }
+        }
+    });
+    // An update is the server's acknowledgement: the edit is applied and persisted.
+    let mut acked = 0_i64;
+    while acked < 300 {
+        let update = within("the next update", updates.message())
+            .await
+            .expect("no error")
+            .expect("open");
+        if update.operation.is_some() {
+            assert_eq!(update.content, text_after(update.revision));
+            acked = update.revision;
+        }
+    }
+    server.kill();
+    sender.abort();
+
+    assert_eq!(integrity_check(dir.path()).await, "ok");
+    let server = Server::start(dir.path());
+    let mut client = server.client().await;
+    let mut snapshot = client
+        .collaborative_edit(tokio_stream::iter([EditOperation {
+            user_id: "reader".to_owned(),
+            document_id: "doc".to_owned(),
+            operation_type: "JOIN".to_owned(),
+            ..EditOperation::default()
+        }]))
+        .await
+        .expect("CollaborativeEdit opens")
+        .into_inner();
+    let restored = within("the snapshot after restart", snapshot.message())
+        .await
+        .expect("no error")
+        .expect("a snapshot");
+    assert!(
+        restored.revision >= acked,
+        "acknowledged revision {acked} survives, restored {}",
+        restored.revision
+    );
+    assert_eq!(
+        restored.content,
+        text_after(restored.revision),
+        "the restored text is exactly the first {} edits",
+        restored.revision
+    );
+    server.kill();
+    assert_eq!(integrity_check(dir.path()).await, "ok");
+}
