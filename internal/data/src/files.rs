@@ -812,3 +812,171 @@ impl Writer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use streamhub_conf::DatabaseConf;
+
+    use super::*;
+
+    async fn open(dir: &Path) -> (SqliteFileStore, Recovered) {
+        let database = Database::open(&DatabaseConf {
+            source: format!("sqlite://{}", dir.join("streamhub.db").display()),
+            ..DatabaseConf::default()
+        })
+        .await
+        .expect("database");
+        let root = dir.join("files");
+        fs::create_dir_all(&root).expect("root");
+        SqliteFileStore::open(database, &root, TaskTracker::new())
+            .await
+            .expect("open the store")
+    }
+
+    fn session(upload_id: Option<&str>, ttl: Duration) -> UploadSession {
+        UploadSession {
+            file_id: FileId::generate(),
+            upload_id: upload_id.map(|id| UploadId::parse(id).expect("valid")),
+            file_name: FileName::default(),
+            expected_size: None,
+            expected_sha256: None,
+            durable_offset: 0,
+            expires_at: SystemTime::now() + ttl,
+        }
+    }
+
+    async fn write_all(store: &SqliteFileStore, session: &UploadSession, data: &[u8]) -> u64 {
+        let mut partial = store.open_partial(session).await.expect("open partial");
+        partial
+            .write(Bytes::copy_from_slice(data))
+            .await
+            .expect("write");
+        partial.sync().await.expect("sync")
+    }
+
+    #[tokio::test]
+    async fn start_up_removes_what_a_crash_left_and_keeps_live_uploads() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = open(dir.path()).await;
+        let day = Duration::from_secs(86_400);
+
+        // A one-shot upload cut off mid-stream.
+        let one_shot = session(None, day);
+        store.create_upload(&one_shot).await.expect("create");
+        write_all(&store, &one_shot, b"partial").await;
+        // A one-shot upload cut off between rename and row commit.
+        let renamed = session(None, day);
+        store.create_upload(&renamed).await.expect("create");
+        write_all(&store, &renamed, b"renamed").await;
+        move_into_store(
+            &store.partial_path(&renamed.file_id),
+            &store.stored_path(&renamed.file_id),
+        )
+        .expect("rename");
+        // A live resumable upload, with 5 durable bytes.
+        let live = session(Some("live"), day);
+        store.create_upload(&live).await.expect("create");
+        let offset = write_all(&store, &live, b"12345").await;
+        store
+            .record_offset(&live.file_id, offset, live.expires_at)
+            .await
+            .expect("record");
+        // A resumable upload cut off between rename and row commit: its bytes come back.
+        let resumable_renamed = session(Some("renamed"), day);
+        store
+            .create_upload(&resumable_renamed)
+            .await
+            .expect("create");
+        write_all(&store, &resumable_renamed, b"abc").await;
+        move_into_store(
+            &store.partial_path(&resumable_renamed.file_id),
+            &store.stored_path(&resumable_renamed.file_id),
+        )
+        .expect("rename");
+        // An expired resumable upload.
+        let expired = session(Some("old"), Duration::ZERO);
+        store.create_upload(&expired).await.expect("create");
+        write_all(&store, &expired, b"old").await;
+        // A stray file in tmp/, and a committed file whose bytes went.
+        fs::write(store.inner.tmp.join("stray.part"), b"x").expect("stray");
+        let lost = StoredFile {
+            id: FileId::generate(),
+            name: FileName::default(),
+            size: 1,
+            sha256: Checksum::from_digest(&[0; 32]),
+            created_at: SystemTime::now(),
+        };
+        store.insert_file(&lost).await.expect("row");
+        let root = store.inner.root.clone();
+        drop(store);
+
+        let (store, recovered) = open(dir.path()).await;
+        assert_eq!(
+            recovered,
+            Recovered {
+                uploads_kept: 2,
+                uploads_removed: 3,
+                orphans_removed: 1,
+                rows_without_bytes: 1,
+            }
+        );
+        let mut left: Vec<String> = fs::read_dir(root.join(TMP_DIR))
+            .expect("tmp")
+            .map(|entry| {
+                entry
+                    .expect("entry")
+                    .file_name()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+        left.sort();
+        let mut expected = vec![
+            format!("{}.part", live.file_id),
+            format!("{}.part", resumable_renamed.file_id),
+        ];
+        expected.sort();
+        assert_eq!(left, expected);
+        assert!(!store.stored_path(&renamed.file_id).exists());
+        assert!(!store.stored_path(&resumable_renamed.file_id).exists());
+        assert_eq!(store.file(&lost.id).await.expect("query"), None);
+        let resumed = store
+            .find_upload(&UploadId::parse("live").expect("valid"))
+            .await
+            .expect("query")
+            .expect("kept");
+        assert_eq!(resumed.durable_offset, 5);
+        let old = UploadId::parse("old").expect("valid");
+        assert_eq!(store.find_upload(&old).await.expect("query"), None);
+    }
+
+    #[tokio::test]
+    async fn a_reopened_partial_continues_with_the_hash_of_its_prefix() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (store, _) = open(dir.path()).await;
+        let mut session = session(Some("hash"), Duration::from_secs(60));
+        store.create_upload(&session).await.expect("create");
+        write_all(&store, &session, b"hello ").await;
+        // Bytes after the durable offset (a torn write) are dropped on reopening.
+        session.durable_offset = 6;
+        let path = store.partial_path(&session.file_id);
+        fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut file| file.write_all(b"torn"))
+            .expect("append");
+        let mut partial = store.open_partial(&session).await.expect("reopen");
+        partial
+            .write(Bytes::from_static(b"world"))
+            .await
+            .expect("write");
+        let written = partial.finish().await.expect("finish");
+        assert_eq!(written.size, 11);
+        assert_eq!(
+            written.sha256.as_str(),
+            "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
+        );
+    }
+}
