@@ -387,9 +387,21 @@ impl FileStore for SqliteFileStore {
             .await?;
             let (commands, queue) = mpsc::channel(WRITE_QUEUE);
             let failure = Arc::new(Mutex::new(None));
+            // Hashing runs on a thread of its own, beside the writes: each chunk's `Bytes` is
+            // shared by both, not copied.
+            let (to_hasher, hasher_queue) = std::sync::mpsc::sync_channel::<Bytes>(WRITE_QUEUE);
+            let (digest, digest_answer) = std::sync::mpsc::channel();
+            self.inner.tasks.spawn_blocking(move || {
+                let mut hasher = hasher;
+                for data in hasher_queue {
+                    hasher.update(&data);
+                }
+                let _ = digest.send(<[u8; 32]>::from(hasher.finalize()));
+            });
             let writer = Writer {
                 file,
-                hasher,
+                to_hasher,
+                digest: digest_answer,
                 len: offset,
                 failure: Arc::clone(&failure),
             };
@@ -777,10 +789,13 @@ impl PartialFile for DiskPartial {
     }
 }
 
-/// The writer thread of one upload: appends and hashes in arrival order.
+/// The writer thread of one upload: appends in arrival order and passes each chunk on to the
+/// upload's hasher thread.
 struct Writer {
     file: File,
-    hasher: Sha256,
+    /// The hasher thread's queue; closing it makes the thread send the digest.
+    to_hasher: std::sync::mpsc::SyncSender<Bytes>,
+    digest: std::sync::mpsc::Receiver<[u8; 32]>,
     len: u64,
     failure: Arc<Mutex<Option<io::Error>>>,
 }
@@ -794,17 +809,31 @@ impl Writer {
                         *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
                         return;
                     }
-                    self.hasher.update(&data);
                     self.len += data.len() as u64;
+                    if self.to_hasher.send(data).is_err() {
+                        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(io::Error::other("the hasher thread stopped"));
+                        return;
+                    }
                 }
                 Command::Sync(reply) => {
                     let _ = reply.send(self.file.sync_data().map(|()| self.len));
                 }
                 Command::Finish(reply) => {
-                    let result = self
-                        .file
-                        .sync_all()
-                        .map(|()| (self.len, self.hasher.finalize().into()));
+                    let Self {
+                        file,
+                        to_hasher,
+                        digest,
+                        len,
+                        ..
+                    } = self;
+                    drop(to_hasher);
+                    let result = file.sync_all().and_then(|()| {
+                        let digest = digest
+                            .recv()
+                            .map_err(|_| io::Error::other("the hasher thread stopped"))?;
+                        Ok((len, digest))
+                    });
                     let _ = reply.send(result);
                     return;
                 }
