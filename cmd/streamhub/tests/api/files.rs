@@ -24,7 +24,7 @@ use tonic::{
 
 use crate::{
     binary::{BINARY, listening_addr, write_config},
-    helpers::{TestApp, WAIT, spawn_app, spawn_app_with, within},
+    helpers::{TestApp, WAIT, spawn_app, spawn_app_in, spawn_app_with, within},
 };
 
 const CHUNK: usize = 64 * 1024;
@@ -960,4 +960,59 @@ async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
     assert_eq!(result.checksum, sha256_hex(&data));
     child.kill().expect("stop the server");
     child.wait().expect("reap");
+}
+
+#[tokio::test]
+async fn a_shutdown_keeps_a_resumable_upload_for_the_next_start() {
+    let app = spawn_app().await;
+    let root = storage_root(&app);
+    let data = content(50_000, 51);
+    let sent = 20_000;
+    let (sender, _connection, call) = open_upload(app.addr).await;
+    let mut chunks = chunks_of(&data[..sent], 5_000, 0, "across-restart");
+    chunks.last_mut().expect("chunks").is_last = false;
+    for chunk in chunks {
+        sender.send(chunk).await.expect("queue");
+    }
+    until("the partial file to hold what was sent", || {
+        let root = root.clone();
+        async move {
+            files_under(&root)
+                .first()
+                .and_then(|file| std::fs::metadata(root.join(file)).ok())
+                .is_some_and(|meta| meta.len() == sent as u64)
+        }
+    })
+    .await;
+    let stopped = tokio::spawn(app.stop());
+    let status = within("the upload to end", call)
+        .await
+        .expect("task")
+        .expect_err("shutdown ends the upload");
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    let data_dir = stopped.await.expect("stop task");
+
+    let app = spawn_app_in(data_dir, |_| {}).await;
+    let mut client = app.streaming();
+    let offset = client
+        .get_upload_status(UploadStatusRequest {
+            upload_id: "across-restart".into(),
+        })
+        .await
+        .expect("the upload survived the restart")
+        .into_inner()
+        .offset;
+    assert_eq!(offset, sent as i64);
+    let result = upload(
+        &mut client,
+        chunks_of(&data[sent..], 5_000, sent, "across-restart"),
+    )
+    .await
+    .expect("resumed after the restart");
+    assert_eq!(result.checksum, sha256_hex(&data));
+    let (bytes, _) = download(&mut client, by_id(&result.file_id))
+        .await
+        .expect("download");
+    assert!(bytes == data, "byte-identical");
+    app.stop().await;
 }
