@@ -1,0 +1,93 @@
+//! `streamctl chat`: two piped clients in one room.
+
+use crate::{server::spawn_app, streamctl::Session};
+
+/// `[2026-01-02 15:04:05] rest` with any valid-looking time.
+fn assert_stamped(line: &str, rest: &str) {
+    let bytes = line.as_bytes();
+    let stamped = line.len() > 22
+        && bytes[0] == b'['
+        && bytes[5] == b'-'
+        && bytes[11] == b' '
+        && bytes[14] == b':'
+        && bytes[20] == b']'
+        && bytes[1..5].iter().all(u8::is_ascii_digit);
+    assert!(
+        stamped && &line[22..] == rest,
+        "expected `[time] {rest}`, got {line:?}"
+    );
+}
+
+#[tokio::test]
+async fn two_piped_clients_see_each_other_and_leave_cleanly() {
+    let app = spawn_app().await;
+    let mut ann = Session::start(&app.url(), &["chat", "--room", "lobby", "--user", "ann"]);
+    assert_stamped(&ann.line("ann's own join").await, "* ann joined");
+
+    let mut bob = Session::start(
+        &app.url(),
+        &["--json", "chat", "--room", "lobby", "--user", "bob"],
+    );
+    assert_stamped(&ann.line("bob's join").await, "* bob joined");
+    bob.json_until("bob's own join", |event| {
+        event["kind"] == "join" && event["user"] == "bob"
+    })
+    .await;
+
+    bob.type_line("hello from bob");
+    assert_stamped(&ann.line("bob's message").await, "bob: hello from bob");
+    let echo = bob.json("bob's echo").await;
+    assert_eq!(echo["kind"], "message");
+    assert_eq!(echo["text"], "hello from bob");
+    assert_eq!(echo["room"], "lobby");
+
+    ann.type_line("hi bob");
+    let heard = bob.json("ann's message").await;
+    assert_eq!(
+        (heard["user"].as_str(), heard["text"].as_str()),
+        (Some("ann"), Some("hi bob"))
+    );
+    assert!(
+        heard["id"].as_i64() > echo["id"].as_i64(),
+        "ids grow: {heard} after {echo}"
+    );
+    assert_stamped(&ann.line("ann's echo").await, "ann: hi bob");
+
+    // End of input half-closes: bob leaves and exits 0.
+    bob.close_input();
+    let bob_done = bob.finish().await;
+    bob_done.success();
+    assert_stamped(&ann.line("bob's leave").await, "* bob left");
+
+    // `exit` half-closes too.
+    ann.type_line("exit");
+    let ann_done = ann.finish().await;
+    ann_done.success();
+}
+
+#[tokio::test]
+async fn since_replays_what_was_missed() {
+    let app = spawn_app().await;
+    let mut ann = Session::start(
+        &app.url(),
+        &["--json", "chat", "--room", "r", "--user", "ann"],
+    );
+    let join = ann.json("ann's join").await;
+    ann.type_line("one");
+    ann.type_line("two");
+    let one = ann.json_until("one", |event| event["text"] == "one").await;
+    ann.json_until("two", |event| event["text"] == "two").await;
+    let since = one["id"].as_i64().expect("id").to_string();
+    assert!(join["id"].as_i64() < one["id"].as_i64());
+
+    let mut late = Session::start(
+        &app.url(),
+        &[
+            "--json", "chat", "--room", "r", "--user", "cy", "--since", &since,
+        ],
+    );
+    let replayed = late.json("the replay").await;
+    assert_eq!(replayed["text"], "two", "starts after --since: {replayed}");
+    late.close_input();
+    late.finish().await.success();
+}
