@@ -141,12 +141,16 @@ impl Chat<'_> {
                 message = inbound.message() => match message {
                     Ok(Some(message)) => {
                         backoff.reset();
-                        // A replay never repeats what was printed, but stay safe across
-                        // reconnects: ids only grow within a room.
-                        if message.id > 0 && message.id <= self.last_seen {
+                        if message.kind == "reset" {
+                            // The room lost history or was reopened (ids restart after a
+                            // server restart): the reset's id is the new resume point.
+                            self.last_seen = message.id;
+                        } else if message.id <= self.last_seen {
+                            // A replay never repeats what was printed; stay safe anyway.
                             continue;
+                        } else {
+                            self.last_seen = message.id;
                         }
-                        self.last_seen = self.last_seen.max(message.id);
                         self.print(&message)?;
                     }
                     Ok(None) => return Ok(Ended::Done),

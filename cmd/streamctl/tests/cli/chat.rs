@@ -1,6 +1,9 @@
 //! `streamctl chat`: two piped clients in one room.
 
-use crate::{server::spawn_app, streamctl::Session};
+use crate::{
+    server::{spawn_app, spawn_app_in},
+    streamctl::Session,
+};
 
 /// `[2026-01-02 15:04:05] rest` with any valid-looking time.
 fn assert_stamped(line: &str, rest: &str) {
@@ -90,4 +93,47 @@ async fn since_replays_what_was_missed() {
     assert_eq!(replayed["text"], "two", "starts after --since: {replayed}");
     late.close_input();
     late.finish().await.success();
+}
+
+#[tokio::test]
+async fn chat_rejoins_after_a_server_restart_and_goes_on() {
+    let app = spawn_app().await;
+    let args = |who: &'static str| ["--json", "chat", "--room", "ops", "--user", who];
+    let mut ann = Session::start(&app.url(), &args("ann"));
+    let mut bob = Session::start(&app.url(), &args("bob"));
+    ann.json_until("bob's join", |event| {
+        event["kind"] == "join" && event["user"] == "bob"
+    })
+    .await;
+    bob.type_line("before");
+    ann.json_until("bob's message", |event| event["text"] == "before")
+        .await;
+
+    let addr = app.addr;
+    let data_dir = app.stop().await;
+    ann.stderr_containing("reconnecting").await;
+    bob.stderr_containing("reconnecting").await;
+    let _app = spawn_app_in(data_dir, addr).await;
+
+    // Rooms live in memory: the reopened room restarts its ids and says so with a reset,
+    // which must not make the client drop the new room's messages as already seen.
+    ann.json_until("the reset", |event| event["kind"] == "reset")
+        .await;
+    bob.json_until("the reset", |event| event["kind"] == "reset")
+        .await;
+    ann.json_until("bob back", |event| {
+        event["kind"] == "join" && event["user"] == "bob"
+    })
+    .await;
+    bob.type_line("after");
+    let after = ann
+        .json_until("bob's message after the restart", |event| {
+            event["kind"] == "message"
+        })
+        .await;
+    assert_eq!(after["text"], "after", "nothing is replayed twice: {after}");
+    ann.close_input();
+    ann.finish().await.success();
+    bob.close_input();
+    bob.finish().await.success();
 }
