@@ -165,8 +165,9 @@ fn parse_time(value: &Value) -> Result<prost_types::Timestamp, String> {
 
 fn human(summary: &SensorSummary) -> String {
     let mut text = format!(
-        "{} readings accepted, {} rejected",
-        summary.total_readings, summary.rejected_readings
+        "{} accepted, {} rejected",
+        readings(i64::from(summary.total_readings)),
+        summary.rejected_readings
     );
     if let (Some(start), Some(end)) = (&summary.start_time, &summary.end_time) {
         text.push_str(&format!(
@@ -189,8 +190,9 @@ fn human(summary: &SensorSummary) -> String {
     }
     for sensor in &summary.sensors {
         text.push_str(&format!(
-            "\nsensor {} ({} readings)",
-            sensor.sensor_id, sensor.count
+            "\nsensor {} ({})",
+            sensor.sensor_id,
+            readings(sensor.count)
         ));
         for (name, stats) in [
             ("temperature", &sensor.temperature),
@@ -202,6 +204,14 @@ fn human(summary: &SensorSummary) -> String {
         }
     }
     text
+}
+
+fn readings(count: i64) -> String {
+    if count == 1 {
+        "1 reading".to_owned()
+    } else {
+        format!("{count} readings")
+    }
 }
 
 fn stats_row(name: &str, stats: Option<&Stats>) -> String {

@@ -34,7 +34,7 @@ s3,500,50,1000
     let human = run(&app.url(), &["sensors"], "s1,20,40,1000\n").await;
     let lines = human.success();
     assert!(
-        lines[0].starts_with("1 readings accepted, 0 rejected"),
+        lines[0].starts_with("1 reading accepted, 0 rejected"),
         "{lines:?}"
     );
     assert!(
