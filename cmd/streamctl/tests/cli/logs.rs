@@ -1,7 +1,7 @@
 //! `streamctl push-logs` and `streamctl logs`, including `--follow`.
 
 use crate::{
-    server::spawn_app,
+    server::{spawn_app, spawn_app_in},
     streamctl::{Session, run},
 };
 
@@ -121,4 +121,37 @@ async fn follow_prints_new_entries_as_they_are_written() {
     assert_eq!(next["message"], "new one");
     assert_eq!(next["level"], "WARN");
     assert_eq!(next["id"], 3);
+}
+
+#[tokio::test]
+async fn follow_resumes_after_a_server_restart() {
+    let app = spawn_app().await;
+    run(&app.url(), &["push-logs"], "one\ntwo\n")
+        .await
+        .success();
+    let mut follow = Session::start(
+        &app.url(),
+        &["--json", "logs", "--follow", "--level", "info"],
+    );
+    assert_eq!(follow.json("entry 1").await["id"], 1);
+    assert_eq!(follow.json("entry 2").await["id"], 2);
+
+    let addr = app.addr;
+    let data_dir = app.stop().await;
+    follow.stderr_containing("resuming after id 2").await;
+    let app = spawn_app_in(data_dir, addr).await;
+    run(
+        &app.url(),
+        &["push-logs", "--level", "DEBUG"],
+        "filtered out\n",
+    )
+    .await
+    .success();
+    run(&app.url(), &["push-logs"], "three\n").await.success();
+    // The filter survives the reconnect, and nothing before id 3 comes again.
+    let next = follow.json("the entry after the restart").await;
+    assert_eq!(
+        (next["id"].as_i64(), next["message"].as_str()),
+        (Some(4), Some("three"))
+    );
 }
