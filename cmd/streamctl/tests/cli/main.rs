@@ -5,6 +5,8 @@ mod batch;
 mod chat;
 mod edit;
 mod feed;
+mod files;
+mod files_stand_in;
 mod game;
 mod health;
 mod logs;
