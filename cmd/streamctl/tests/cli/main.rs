@@ -1,6 +1,7 @@
 //! streamctl end to end: the real executable against the whole streamhub application
 //! in-process, one module per subcommand, plus exit codes and reconnection.
 
+mod auth;
 mod batch;
 mod chat;
 mod edit;
