@@ -18,6 +18,7 @@ use std::{
 };
 
 use anyhow::{Context as _, anyhow};
+use bytes::Bytes;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 use streamhub_api::streaming::{
@@ -38,10 +39,14 @@ use crate::{
     input::send_while,
     output::{Output, human_time, json_time},
     progress::{Progress, bytes},
+    reconnect::Backoff,
 };
 
 /// Chunks queued towards the server.
 const SEND_QUEUE: usize = 4;
+/// Attempts of an upload that the server refuses with `FAILED_PRECONDITION` (busy, or
+/// not where we thought), each after asking GetUploadStatus again.
+const UPLOAD_ATTEMPTS: u32 = 5;
 /// Upload chunk size when none is given (the server's download default too).
 const DEFAULT_CHUNK: u32 = 64 * 1024;
 /// Largest chunk the server accepts for a download, and a sensible cap for uploads.
@@ -87,36 +92,92 @@ pub(crate) struct RemoveArgs {
 }
 
 pub(crate) async fn upload(connection: &Connection, output: &Output, args: UploadArgs) -> Outcome {
-    let path = std::path::absolute(&args.file)
-        .map_err(|err| Failure::Usage(format!("{}: {err}", args.file.display())))?;
-    let mut file = File::open(&path)
-        .await
-        .map_err(|err| Failure::Usage(format!("{}: {err}", args.file.display())))?;
-    let metadata = file
-        .metadata()
-        .await
-        .with_context(|| format!("reading {}", args.file.display()))?;
-    if !metadata.is_file() {
-        return Err(Failure::Usage(format!(
-            "{}: not a regular file",
-            args.file.display()
+    let source = Source::inspect(&args).await?;
+    let mut backoff = Backoff::new();
+    let mut attempt = 1;
+    let (result, offset, checksum) = loop {
+        match upload_once(connection, &source, &args).await {
+            // The stream just interrupted may still hold the upload until the server notices
+            // it is gone, or the upload moved on since we asked: ask again where it stands.
+            Err(Failure::Server(status))
+                if status.code() == Code::FailedPrecondition && attempt < UPLOAD_ATTEMPTS =>
+            {
+                backoff
+                    .wait_after(&status, ", asking the server where to resume")
+                    .await;
+                attempt += 1;
+            }
+            outcome => break outcome?,
+        }
+    };
+    if result.checksum != checksum || u64::try_from(result.total_bytes).ok() != Some(source.size) {
+        return Err(Failure::Local(anyhow!(
+            "the server stored {} bytes with SHA-256 {}, but {} has {} bytes with SHA-256 {checksum}",
+            result.total_bytes,
+            result.checksum,
+            args.file.display(),
+            source.size
         )));
     }
-    let size = metadata.len();
-    let modified = metadata
-        .modified()
-        .ok()
-        .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
-        .unwrap_or_default();
-    let upload_id = upload_id(&path, size, modified);
-    let name = match args.name {
-        Some(name) => name,
-        None => path
-            .file_name()
-            .map(|name| name.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-    };
+    output.record(
+        || uploaded_human(&result),
+        || uploaded_json(&result, offset),
+    )
+}
 
+/// The file to upload, as found before the first attempt.
+#[derive(Debug)]
+struct Source {
+    path: PathBuf,
+    size: u64,
+    upload_id: String,
+    name: String,
+}
+
+impl Source {
+    async fn inspect(args: &UploadArgs) -> Result<Self, Failure> {
+        let unusable =
+            |err: std::io::Error| Failure::Usage(format!("{}: {err}", args.file.display()));
+        let path = std::path::absolute(&args.file).map_err(unusable)?;
+        let metadata = tokio::fs::metadata(&path).await.map_err(unusable)?;
+        if !metadata.is_file() {
+            return Err(Failure::Usage(format!(
+                "{}: not a regular file",
+                args.file.display()
+            )));
+        }
+        let size = metadata.len();
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|at| at.duration_since(UNIX_EPOCH).ok())
+            .unwrap_or_default();
+        let name = match &args.name {
+            Some(name) => name.clone(),
+            None => path
+                .file_name()
+                .map(|name| name.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        };
+        Ok(Self {
+            upload_id: upload_id(&path, size, modified),
+            path,
+            size,
+            name,
+        })
+    }
+}
+
+/// One attempt: asks where the upload stands and sends the rest. Returns the server's
+/// result, the offset it resumed from and the checksum computed here.
+async fn upload_once(
+    connection: &Connection,
+    source: &Source,
+    args: &UploadArgs,
+) -> Result<(UploadResult, u64, String), Failure> {
+    let shown = args.file.display();
+    let size = source.size;
+    let upload_id = &source.upload_id;
     let mut client = connection.streaming().await?;
     let offset = match client
         .get_upload_status(UploadStatusRequest {
@@ -133,10 +194,7 @@ pub(crate) async fn upload(connection: &Connection, output: &Output, args: Uploa
         .ok()
         .filter(|offset| *offset <= size)
         .ok_or_else(|| {
-            anyhow!(
-                "the server holds {offset} bytes of upload {upload_id}, but {} has {size} bytes",
-                args.file.display()
-            )
+            anyhow!("the server holds {offset} bytes of upload {upload_id}, but {shown} has {size} bytes")
         })?;
     if offset > 0 {
         eprintln!(
@@ -148,37 +206,29 @@ pub(crate) async fn upload(connection: &Connection, output: &Output, args: Uploa
     }
 
     // The checksum covers the whole file: hash what the server already has first.
+    let mut file = File::open(&source.path)
+        .await
+        .with_context(|| format!("reading {shown}"))?;
     let mut hasher = Sha256::new();
     hash_prefix(&mut file, offset, &mut hasher)
         .await
-        .with_context(|| format!("reading {}", args.file.display()))?;
+        .with_context(|| format!("reading {shown}"))?;
 
     let (chunks, requests) = mpsc::channel(SEND_QUEUE);
     let call = client.upload_file(ReceiverStream::new(requests));
     let sending = Sending {
         file,
         path: args.file.clone(),
-        name,
-        upload_id,
+        name: source.name.clone(),
+        upload_id: upload_id.clone(),
         offset,
         size,
         chunk_size: args.chunk_size,
         pace: Pace::new(args.limit_rate),
-        progress: Progress::start(&format!("upload {}", args.file.display()), Some(size)),
+        progress: Progress::start(&format!("upload {shown}"), Some(size)),
     };
     let (result, checksum) = send_while(call, sending.send(chunks, hasher)).await?;
-    if result.checksum != checksum || u64::try_from(result.total_bytes).ok() != Some(size) {
-        return Err(Failure::Local(anyhow!(
-            "the server stored {} bytes with SHA-256 {}, but {} has {size} bytes with SHA-256 {checksum}",
-            result.total_bytes,
-            result.checksum,
-            args.file.display()
-        )));
-    }
-    output.record(
-        || uploaded_human(&result),
-        || uploaded_json(&result, offset),
-    )
+    Ok((result, offset, checksum))
 }
 
 /// `sc-` + 40 hex digits: within the contract's 64 characters of `[A-Za-z0-9_-]`.
@@ -246,7 +296,7 @@ impl Sending {
             if read == 0 {
                 break;
             }
-            let data = buffer[..read].to_vec();
+            let data = Bytes::copy_from_slice(&buffer[..read]);
             hasher.update(&data);
             let chunk = FileChunk {
                 data,

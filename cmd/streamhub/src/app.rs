@@ -8,17 +8,22 @@ use streamhub_biz::{
     chat::{ChatLimits, RoomHub},
     compat::ChatHub,
     edit::{DocumentLimits, EditHub, EditLimits},
+    files::{FileHub, FileLimits},
     game::{Board, GameHub, GameLimits},
     logs::{LogHub, RetentionPolicy},
     market::{Market, MarketLimits},
     sensors::SensorLimits,
 };
 use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
-use streamhub_data::{Data, SqliteDocumentRepo, SqliteLogRepo};
+use streamhub_data::{Data, SqliteDocumentRepo, SqliteFileStore, SqliteLogRepo};
 use streamhub_server::Services;
 use streamhub_service::{StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+/// A resumable upload makes its bytes durable (and GetUploadStatus's offset advance) at least
+/// this often, besides whenever its stream breaks: one fsync per 16 MiB costs little.
+const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// The whole server, built and bound but not yet serving.
 #[derive(Debug)]
@@ -68,6 +73,26 @@ impl Application {
             },
             stopping.clone(),
         ));
+        let (file_store, recovered) =
+            SqliteFileStore::open(data.database().clone(), data.storage_root(), tasks.clone())
+                .await?;
+        tracing::info!(?recovered, "file store opened");
+        let storage = &config.data.storage;
+        let files = FileHub::new(
+            Arc::new(file_store),
+            FileLimits {
+                max_file_bytes: storage.max_file_bytes,
+                resume_ttl: storage.resume_ttl,
+                checkpoint_bytes: CHECKPOINT_BYTES,
+            },
+            tasks.clone(),
+            stopping.clone(),
+        );
+        tasks.spawn(
+            files
+                .clone()
+                .run_sweeper(storage.sweep_interval, stopping.clone()),
+        );
         let domain = StreamingDomain {
             market: Market::new(
                 config.market.seed,
@@ -86,6 +111,7 @@ impl Application {
             logs,
             rooms,
             games,
+            files,
         };
         let mut services = Services::new(StreamingService::new(stopping.clone(), domain));
         if config.compat.enabled {

@@ -96,4 +96,49 @@ pub enum Error {
     /// The game is over; only newcomers may join.
     #[error("the game is finished; only a new player can start another round")]
     GameFinished,
+    // --- files (issue 3) ---
+    /// A field of a file request breaks a rule; `field` names the protobuf field.
+    #[error("{field}: {reason}")]
+    InvalidFileField { field: &'static str, reason: String },
+    /// No committed file has this id.
+    #[error("file {0} not found")]
+    FileNotFound(String),
+    /// `file_path` names no committed file (the message does not echo the path).
+    #[error("file_path: no stored file at this path")]
+    NoFileAtPath,
+    /// A download's offset lies beyond the end of the file.
+    #[error("offset {offset} is beyond the end of the file ({size} bytes)")]
+    OffsetBeyondEnd { offset: u64, size: u64 },
+    /// No live resumable upload has this id.
+    #[error("upload {0:?} not found (never started, completed, or expired)")]
+    UploadNotFound(String),
+    /// Another stream is writing this resumable upload.
+    #[error("upload {0:?} is in progress on another stream")]
+    UploadBusy(String),
+    /// A chunk does not start where the upload stands.
+    #[error(
+        "offset: chunk {chunk} starts at byte {offset}, but the upload continues at byte {expected} (GetUploadStatus tells the durable offset)"
+    )]
+    UploadOffsetMismatch {
+        chunk: i32,
+        offset: u64,
+        expected: u64,
+    },
+    /// The received bytes do not hash to the declared checksum; nothing was kept.
+    #[error(
+        "checksum mismatch: the chunks declared SHA-256 {expected}, the received bytes hash to {computed}; nothing was kept"
+    )]
+    ChecksumMismatch { expected: String, computed: String },
+    /// The received size differs from the declared `total_bytes`; nothing was kept.
+    #[error("total_bytes declared {declared} bytes, but {received} arrived; nothing was kept")]
+    UploadSizeMismatch { declared: u64, received: u64 },
+    /// The file would exceed `data.storage.max_file_bytes`; nothing was kept.
+    #[error("the file exceeds the limit of {limit} bytes; nothing was kept")]
+    FileTooLarge { limit: u64 },
+    /// The file store's disk is full.
+    #[error("the file store is out of space; try again later")]
+    StorageFull,
+    /// A committed file's bytes are missing or differ from its record.
+    #[error("the stored bytes of file {0} are damaged")]
+    StoredFileDamaged(String),
 }

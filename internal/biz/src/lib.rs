@@ -10,6 +10,7 @@ pub mod chat;
 pub mod compat;
 pub mod edit;
 mod error;
+pub mod files;
 pub mod game;
 pub mod logs;
 pub mod market;

@@ -90,6 +90,10 @@ impl Config {
                 u64::from(self.data.database.max_connections),
             ),
             ("logs.max_entries", self.logs.max_entries),
+            (
+                "data.storage.max_file_bytes",
+                self.data.storage.max_file_bytes,
+            ),
             ("logs.live_buffer", self.logs.live_buffer as u64),
         ];
         for (key, value) in positive {
@@ -105,6 +109,11 @@ impl Config {
                 self.data.database.busy_timeout,
             ),
             ("logs.retention", self.logs.retention),
+            ("data.storage.resume_ttl", self.data.storage.resume_ttl),
+            (
+                "data.storage.sweep_interval",
+                self.data.storage.sweep_interval,
+            ),
             ("logs.retention_interval", self.logs.retention_interval),
         ];
         for (key, value) in durations {

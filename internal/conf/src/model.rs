@@ -105,12 +105,23 @@ impl Default for DatabaseConf {
 pub struct StorageConf {
     /// Directory holding uploaded files; created on first start.
     pub root: PathBuf,
+    /// Largest file UploadFile accepts, in bytes; larger → `RESOURCE_EXHAUSTED`.
+    pub max_file_bytes: u64,
+    /// How long a resumable upload (one with `upload_id`) is kept after its last progress.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub resume_ttl: Duration,
+    /// How often expired resumable uploads are removed.
+    #[serde(deserialize_with = "crate::duration::deserialize")]
+    pub sweep_interval: Duration,
 }
 
 impl Default for StorageConf {
     fn default() -> Self {
         Self {
             root: PathBuf::from("data/files"),
+            max_file_bytes: 1024 * 1024 * 1024,
+            resume_ttl: Duration::from_secs(24 * 60 * 60),
+            sweep_interval: Duration::from_secs(60),
         }
     }
 }

@@ -125,6 +125,18 @@ fn bad_values_are_rejected_naming_the_key() {
             "data.database.max_connections",
         ),
         ("data:\n  storage:\n    root: ''\n", "data.storage.root"),
+        (
+            "data:\n  storage:\n    max_file_bytes: 0\n",
+            "data.storage.max_file_bytes",
+        ),
+        (
+            "data:\n  storage:\n    resume_ttl: 0s\n",
+            "data.storage.resume_ttl",
+        ),
+        (
+            "data:\n  storage:\n    sweep_interval: soon\n",
+            "data.storage.sweep_interval",
+        ),
         ("log:\n  format: xml\n", "log.format"),
         ("logs:\n  live_buffer: 0\n", "logs.live_buffer"),
         ("logs:\n  live_buffer: 2000000\n", "logs.live_buffer"),

@@ -6,12 +6,14 @@
 
 mod database;
 mod documents;
+mod files;
 mod logs;
 
 use std::path::{Path, PathBuf};
 
 pub use database::Database;
 pub use documents::SqliteDocumentRepo;
+pub use files::{Recovered, SqliteFileStore};
 pub use logs::SqliteLogRepo;
 use streamhub_conf::DataConf;
 
@@ -22,6 +24,8 @@ pub enum DataError {
     Open { source_url: String, reason: String },
     #[error("data.database.source: applying migrations failed: {0}")]
     Migrate(String),
+    #[error("data.storage.root: recovering the file store failed: {0}")]
+    Recover(String),
     #[error("{key}: cannot create directory {path}: {reason}")]
     Directory {
         key: &'static str,

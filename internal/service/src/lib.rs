@@ -6,6 +6,7 @@ mod batch;
 mod chat;
 pub mod compat;
 mod edit;
+mod files;
 mod game;
 mod logs;
 mod market;

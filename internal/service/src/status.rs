@@ -48,5 +48,21 @@ pub fn to_status(error: Error) -> Status {
         | Error::PlayerOut(_)
         | Error::TargetOut(_)
         | Error::GameFinished => Status::new(Code::FailedPrecondition, error.to_string()),
+
+        // --- files (issue 3) ---
+        Error::InvalidFileField { .. } => Status::invalid_argument(error.to_string()),
+        Error::FileNotFound(_) | Error::NoFileAtPath | Error::UploadNotFound(_) => {
+            Status::not_found(error.to_string())
+        }
+        Error::OffsetBeyondEnd { .. } => Status::out_of_range(error.to_string()),
+        Error::UploadBusy(_) | Error::UploadOffsetMismatch { .. } => {
+            Status::failed_precondition(error.to_string())
+        }
+        Error::ChecksumMismatch { .. }
+        | Error::UploadSizeMismatch { .. }
+        | Error::StoredFileDamaged(_) => Status::data_loss(error.to_string()),
+        Error::FileTooLarge { .. } | Error::StorageFull => {
+            Status::resource_exhausted(error.to_string())
+        }
     }
 }

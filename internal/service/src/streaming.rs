@@ -1,8 +1,6 @@
 //! `streaming.StreamingService`: seed 001's service and streamhub's extensions.
 //!
-//! Each method lands with the issue that builds its feature; until then it answers
-//! `UNIMPLEMENTED` naming the method, so clients generated against the full contract get a
-//! clear answer instead of a transport error.
+//! Every method delegates to the module of its feature; this one only holds them together.
 
 use streamhub_api::streaming::{
     BatchItem, BatchResult, ChatMessage, DeleteFileRequest, DeleteFileResponse, DocumentUpdate,
@@ -12,13 +10,13 @@ use streamhub_api::streaming::{
     streaming_service_server,
 };
 use streamhub_biz::{
-    batch::BatchLimits, chat::RoomHub, edit::EditHub, game::GameHub, logs::LogHub, market::Market,
-    sensors::SensorLimits,
+    batch::BatchLimits, chat::RoomHub, edit::EditHub, files::FileHub, game::GameHub, logs::LogHub,
+    market::Market, sensors::SensorLimits,
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{edit, logs::LogHandlers, stream::ResponseStream};
+use crate::{edit, files::FileHandlers, logs::LogHandlers, stream::ResponseStream};
 
 /// The domain objects the handlers translate to, built by the binary from data and config.
 #[derive(Debug, Clone)]
@@ -37,6 +35,8 @@ pub struct StreamingDomain {
     pub rooms: RoomHub,
     /// The game sessions.
     pub games: GameHub,
+    /// The file store: uploads, downloads, listing.
+    pub files: FileHub,
 }
 
 /// The handler set of `streaming.StreamingService`.
@@ -51,6 +51,7 @@ pub struct StreamingService {
     logs: LogHandlers,
     rooms: RoomHub,
     games: GameHub,
+    files: FileHandlers,
 }
 
 impl StreamingService {
@@ -64,9 +65,11 @@ impl StreamingService {
             logs,
             rooms,
             games,
+            files,
         } = domain;
         Self {
             logs: LogHandlers::new(logs, stopping.clone()),
+            files: FileHandlers::new(files, stopping.clone()),
             stopping,
             market,
             sensor_limits,
@@ -76,12 +79,6 @@ impl StreamingService {
             games,
         }
     }
-}
-
-fn not_yet(method: &str) -> Status {
-    Status::unimplemented(format!(
-        "streaming.StreamingService/{method} is not available in this streamhub build yet"
-    ))
 }
 
 #[tonic::async_trait]
@@ -113,16 +110,16 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn download_file(
         &self,
-        _request: Request<FileRequest>,
+        request: Request<FileRequest>,
     ) -> Result<Response<Self::DownloadFileStream>, Status> {
-        Err(not_yet("DownloadFile"))
+        self.files.download_file(request).await
     }
 
     async fn upload_file(
         &self,
-        _request: Request<Streaming<FileChunk>>,
+        request: Request<Streaming<FileChunk>>,
     ) -> Result<Response<UploadResult>, Status> {
-        Err(not_yet("UploadFile"))
+        self.files.upload_file(request).await
     }
 
     async fn collect_sensor_data(
@@ -203,22 +200,22 @@ impl streaming_service_server::StreamingService for StreamingService {
 
     async fn get_upload_status(
         &self,
-        _request: Request<UploadStatusRequest>,
+        request: Request<UploadStatusRequest>,
     ) -> Result<Response<UploadStatus>, Status> {
-        Err(not_yet("GetUploadStatus"))
+        self.files.get_upload_status(request).await
     }
 
     async fn list_files(
         &self,
-        _request: Request<ListFilesRequest>,
+        request: Request<ListFilesRequest>,
     ) -> Result<Response<ListFilesResponse>, Status> {
-        Err(not_yet("ListFiles"))
+        self.files.list_files(request).await
     }
 
     async fn delete_file(
         &self,
-        _request: Request<DeleteFileRequest>,
+        request: Request<DeleteFileRequest>,
     ) -> Result<Response<DeleteFileResponse>, Status> {
-        Err(not_yet("DeleteFile"))
+        self.files.delete_file(request).await
     }
 }

@@ -8,15 +8,9 @@ use streamhub_api::streaming::UploadStatusRequest;
 use tonic::Code;
 
 use crate::{
-    files_stand_in::FileServer,
+    server::{TestApp, spawn_app},
     streamctl::{Session, run, within},
 };
-
-/// The server these tests run against: the stand-in until the real file RPCs are on this
-/// branch.
-async fn spawn_app() -> FileServer {
-    FileServer::start().await
-}
 
 /// `len` bytes that differ from file to file (seeded, and the seed is printed).
 fn content(len: usize) -> Vec<u8> {
@@ -38,7 +32,7 @@ fn text(path: &Path) -> &str {
 }
 
 /// The one JSON record of a successful run.
-async fn one_record(app: &FileServer, args: &[&str]) -> Value {
+async fn one_record(app: &TestApp, args: &[&str]) -> Value {
     let mut records = run(&app.url(), args, "").await.json();
     assert_eq!(records.len(), 1, "one record from {args:?}: {records:?}");
     records.remove(0)

@@ -7,7 +7,6 @@ mod chat;
 mod edit;
 mod feed;
 mod files;
-mod files_stand_in;
 mod game;
 mod health;
 mod logs;

@@ -15,16 +15,16 @@ use tonic_health::pb::{
 
 use crate::helpers::{WAIT, within};
 
-const BINARY: &str = env!("CARGO_BIN_EXE_streamhub");
+pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_streamhub");
 
-fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
+pub(crate) fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml).expect("write the config file");
     path
 }
 
 /// Reads the child's log until `listening on ADDR` and returns ADDR.
-fn listening_addr(child: &mut Child) -> SocketAddr {
+pub(crate) fn listening_addr(child: &mut Child) -> SocketAddr {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (found, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {

@@ -88,6 +88,11 @@ impl TestApp {
             .expect("connect to the application")
     }
 
+    /// The data directory (database and, under `files/`, the file store).
+    pub(crate) fn data_dir(&self) -> &std::path::Path {
+        self._data_dir.path()
+    }
+
     pub(crate) fn health(&self) -> HealthClient<Channel> {
         HealthClient::new(self.channel.clone())
     }

@@ -1,0 +1,638 @@
+//! [`FileHub`]: uploads, downloads, listing and deletion over a [`FileStore`].
+//!
+//! An upload runs in a task of its own (tracked, so shutdown waits for it): when a client
+//! cancels, tonic drops the handler, but the task still sees the broken stream and cleans up
+//! (or, for a resumable upload, makes what arrived durable). Uploads in progress are claimed in
+//! an in-memory set so one `upload_id` is written by one stream at a time and the sweeper never
+//! removes an upload that is being written.
+
+use std::{
+    collections::HashSet,
+    fmt,
+    pin::pin,
+    sync::{Arc, Mutex, PoisonError},
+    time::{Duration, SystemTime},
+};
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt as _, stream};
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
+
+use super::{
+    Checksum, FileId, FileStore, ListedFile, StorePath, StoredFile, UploadChunk, UploadHeader,
+    UploadId, UploadProgress, UploadSession,
+};
+use crate::{Error, Result};
+
+/// ListFiles' page size when the request leaves it 0.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// ListFiles' largest page; larger requests are clamped to it.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// DownloadFile's chunk size when the request leaves it 0.
+pub const DEFAULT_CHUNK_SIZE: usize = 64 * 1024;
+/// DownloadFile's chunk size range; requests outside are clamped into it.
+pub const MIN_CHUNK_SIZE: usize = 1024;
+/// See [`MIN_CHUNK_SIZE`].
+pub const MAX_CHUNK_SIZE: usize = 1024 * 1024;
+/// Sessions the sweeper removes per store query.
+const SWEEP_BATCH: u32 = 256;
+
+/// The limits of the file service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileLimits {
+    /// Largest file, in bytes.
+    pub max_file_bytes: u64,
+    /// How long a resumable upload is kept after its last progress.
+    pub resume_ttl: Duration,
+    /// A resumable upload makes its bytes durable (and its offset visible to
+    /// GetUploadStatus) at least every this many bytes, besides when its stream breaks.
+    pub checkpoint_bytes: u64,
+}
+
+/// How an upload failed: a rule or storage ([`Error`]), or the client's stream itself (`E`,
+/// which the caller passes through: a transport error, or a chunk it could not convert).
+#[derive(Debug)]
+pub enum UploadFailure<E> {
+    Domain(Error),
+    Stream(E),
+}
+
+impl<E> From<Error> for UploadFailure<E> {
+    fn from(error: Error) -> Self {
+        Self::Domain(error)
+    }
+}
+
+/// Which file a download names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FileTarget {
+    Id(FileId),
+    Path(StorePath),
+}
+
+/// A validated DownloadFile request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DownloadRequest {
+    pub target: FileTarget,
+    pub offset: u64,
+    pub chunk_size: usize,
+}
+
+impl DownloadRequest {
+    /// Applies the request rules: exactly one of `file_id` and `file_path`, a non-negative
+    /// offset, `chunk_size` 0 for the default, else clamped to the allowed range.
+    pub fn new(file_id: &str, file_path: &str, chunk_size: i32, offset: i64) -> Result<Self> {
+        let target = match (file_id.is_empty(), file_path.is_empty()) {
+            (true, true) => {
+                return Err(Error::InvalidFileField {
+                    field: "file_id",
+                    reason: "is empty; name the file with file_id or file_path".to_owned(),
+                });
+            }
+            (false, false) => {
+                return Err(Error::InvalidFileField {
+                    field: "file_path",
+                    reason: "must be empty when file_id is set; name the file one way".to_owned(),
+                });
+            }
+            (false, true) => FileTarget::Id(FileId::parse("file_id", file_id)?),
+            (true, false) => FileTarget::Path(StorePath::parse(file_path)?),
+        };
+        let offset = u64::try_from(offset).map_err(|_| Error::InvalidFileField {
+            field: "offset",
+            reason: format!("must not be negative, got {offset}"),
+        })?;
+        let chunk_size = match usize::try_from(chunk_size) {
+            Err(_) => {
+                return Err(Error::InvalidFileField {
+                    field: "chunk_size",
+                    reason: format!("must not be negative, got {chunk_size}"),
+                });
+            }
+            Ok(0) => DEFAULT_CHUNK_SIZE,
+            Ok(size) => size.clamp(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+        };
+        Ok(Self {
+            target,
+            offset,
+            chunk_size,
+        })
+    }
+}
+
+/// One message of a download.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DownloadPart {
+    /// File bytes starting at `offset`.
+    Data {
+        number: i64,
+        offset: u64,
+        data: Bytes,
+    },
+    /// The end: no data; the whole file's size and checksum.
+    End {
+        number: i64,
+        offset: u64,
+        size: u64,
+        sha256: Checksum,
+    },
+}
+
+/// A download that passed every check: the file, then its parts.
+pub struct Download {
+    pub file: StoredFile,
+    pub parts: std::pin::Pin<Box<dyn Stream<Item = Result<DownloadPart>> + Send + 'static>>,
+}
+
+impl fmt::Debug for Download {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Download")
+            .field("file", &self.file)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One page of ListFiles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePage {
+    pub files: Vec<StoredFile>,
+    /// Pass back to get the next page; `None` on the last page.
+    pub next_token: Option<String>,
+}
+
+/// A cheap handle on the file service.
+#[derive(Clone)]
+pub struct FileHub {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn FileStore>,
+    limits: FileLimits,
+    claims: Mutex<Claims>,
+    tasks: TaskTracker,
+    stopping: CancellationToken,
+}
+
+/// Uploads being written right now.
+#[derive(Default)]
+struct Claims {
+    upload_ids: HashSet<UploadId>,
+    file_ids: HashSet<FileId>,
+}
+
+impl fmt::Debug for FileHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileHub")
+            .field("store", &self.inner.store)
+            .field("limits", &self.inner.limits)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Releases its claims when dropped, whichever way the upload ends.
+struct Claim {
+    inner: Arc<Inner>,
+    upload_id: Option<UploadId>,
+    file_id: Option<FileId>,
+}
+
+impl Drop for Claim {
+    fn drop(&mut self) {
+        let mut claims = self
+            .inner
+            .claims
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(id) = &self.upload_id {
+            claims.upload_ids.remove(id);
+        }
+        if let Some(id) = &self.file_id {
+            claims.file_ids.remove(id);
+        }
+    }
+}
+
+impl FileHub {
+    /// A hub over `store`. Upload tasks are spawned on `tasks` and end when `stopping` fires.
+    pub fn new(
+        store: Arc<dyn FileStore>,
+        limits: FileLimits,
+        tasks: TaskTracker,
+        stopping: CancellationToken,
+    ) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                limits,
+                claims: Mutex::new(Claims::default()),
+                tasks,
+                stopping,
+            }),
+        }
+    }
+
+    /// Receives one UploadFile stream and, when the client half-closes, commits the file.
+    pub async fn upload<S, E>(&self, chunks: S) -> Result<StoredFile, UploadFailure<E>>
+    where
+        S: Stream<Item = std::result::Result<UploadChunk, E>> + Send + 'static,
+        E: Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        self.inner
+            .tasks
+            .spawn(async move { inner.run_upload(chunks).await })
+            .await
+            .map_err(|err| Error::Storage(format!("upload task failed: {err}")))?
+    }
+
+    /// How many bytes of resumable upload `upload_id` are durably stored.
+    pub async fn upload_status(&self, upload_id: &str) -> Result<u64> {
+        let upload_id = UploadId::parse(upload_id)?;
+        match self.inner.store.find_upload(&upload_id).await? {
+            Some(session) if session.expires_at > SystemTime::now() => Ok(session.durable_offset),
+            _ => Err(Error::UploadNotFound(upload_id.to_string())),
+        }
+    }
+
+    /// Checks `request` against the file and starts reading it.
+    pub async fn download(&self, request: DownloadRequest) -> Result<Download> {
+        let id = match &request.target {
+            FileTarget::Id(id) => id.clone(),
+            FileTarget::Path(path) => path.file_id().ok_or(Error::NoFileAtPath)?,
+        };
+        let not_found = || match &request.target {
+            FileTarget::Id(id) => Error::FileNotFound(id.to_string()),
+            FileTarget::Path(_) => Error::NoFileAtPath,
+        };
+        let file = self.inner.store.file(&id).await?.ok_or_else(not_found)?;
+        if request.offset > file.size {
+            return Err(Error::OffsetBeyondEnd {
+                offset: request.offset,
+                size: file.size,
+            });
+        }
+        let bytes = self
+            .inner
+            .store
+            .read(&file, request.offset, request.chunk_size)
+            .await?;
+        let cursor = DownloadCursor {
+            bytes,
+            number: 0,
+            offset: request.offset,
+            end: Some(DownloadEnd {
+                size: file.size,
+                sha256: file.sha256.clone(),
+            }),
+        };
+        let parts = stream::unfold(cursor, |mut cursor| async move {
+            // `end` is gone after the end part or an error: the stream is over.
+            cursor.end.as_ref()?;
+            match cursor.bytes.next().await {
+                Some(Ok(data)) => {
+                    let len = data.len() as u64;
+                    let part = DownloadPart::Data {
+                        number: cursor.number,
+                        offset: cursor.offset,
+                        data,
+                    };
+                    cursor.number += 1;
+                    cursor.offset += len;
+                    Some((Ok(part), cursor))
+                }
+                Some(Err(err)) => {
+                    cursor.end = None;
+                    Some((Err(err), cursor))
+                }
+                None => {
+                    let end = cursor.end.take()?;
+                    let part = DownloadPart::End {
+                        number: cursor.number,
+                        offset: cursor.offset,
+                        size: end.size,
+                        sha256: end.sha256,
+                    };
+                    Some((Ok(part), cursor))
+                }
+            }
+        });
+        Ok(Download {
+            file,
+            parts: Box::pin(parts),
+        })
+    }
+
+    /// One page of files in commit order. `page_token` is empty for the first page.
+    pub async fn list(&self, page_size: i32, page_token: &str) -> Result<FilePage> {
+        let limit = match u32::try_from(page_size) {
+            Err(_) => {
+                return Err(Error::InvalidFileField {
+                    field: "page_size",
+                    reason: format!("must not be negative, got {page_size}"),
+                });
+            }
+            Ok(0) => DEFAULT_PAGE_SIZE,
+            Ok(size) => size.min(MAX_PAGE_SIZE),
+        };
+        let after = if page_token.is_empty() {
+            0
+        } else {
+            page_token
+                .parse::<i64>()
+                .ok()
+                .filter(|seq| *seq > 0)
+                .ok_or_else(|| Error::InvalidFileField {
+                    field: "page_token",
+                    reason: "is not a token ListFiles returned".to_owned(),
+                })?
+        };
+        // One extra row says whether another page follows.
+        let mut listed = self.inner.store.list(after, limit + 1).await?;
+        let next_token = if listed.len() > limit as usize {
+            listed.truncate(limit as usize);
+            listed.last().map(|last| last.seq.to_string())
+        } else {
+            None
+        };
+        Ok(FilePage {
+            files: listed
+                .into_iter()
+                .map(|ListedFile { file, .. }| file)
+                .collect(),
+            next_token,
+        })
+    }
+
+    /// Deletes a committed file.
+    pub async fn delete(&self, file_id: &str) -> Result<()> {
+        let id = FileId::parse("file_id", file_id)?;
+        if self.inner.store.delete(&id).await? {
+            Ok(())
+        } else {
+            Err(Error::FileNotFound(id.to_string()))
+        }
+    }
+
+    /// Removes expired resumable uploads every `interval` until `stopping` fires. Failures
+    /// are logged and retried at the next run.
+    pub async fn run_sweeper(self, interval: Duration, stopping: CancellationToken) {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            tokio::select! {
+                () = stopping.cancelled() => return,
+                swept = self.sweep(SystemTime::now()) => match swept {
+                    Ok(0) => {}
+                    Ok(count) => tracing::info!(count, "removed expired uploads"),
+                    Err(err) => tracing::warn!(%err, "sweeping expired uploads failed"),
+                },
+            }
+        }
+    }
+
+    /// Removes the sessions expired at `now` that no stream is writing; returns how many.
+    pub async fn sweep(&self, now: SystemTime) -> Result<usize> {
+        let mut removed = 0;
+        loop {
+            let expired = self.inner.store.expired_uploads(now, SWEEP_BATCH).await?;
+            let batch_len = expired.len();
+            let mut skipped = 0;
+            for session in expired {
+                let Some(_claim) = self.inner.claim_for_sweep(&session) else {
+                    skipped += 1;
+                    continue;
+                };
+                self.inner.store.discard_upload(&session.file_id).await?;
+                removed += 1;
+            }
+            // A batch of only busy sessions would come back forever: stop.
+            if batch_len < SWEEP_BATCH as usize || skipped == batch_len {
+                return Ok(removed);
+            }
+        }
+    }
+}
+
+struct DownloadEnd {
+    size: u64,
+    sha256: Checksum,
+}
+
+/// Where a download stands: numbers and offsets of the parts sent so far.
+struct DownloadCursor {
+    bytes: super::ByteStream,
+    number: i64,
+    offset: u64,
+    end: Option<DownloadEnd>,
+}
+
+impl Inner {
+    fn claim_upload_id(self: &Arc<Self>, upload_id: &UploadId) -> Result<Claim> {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if !claims.upload_ids.insert(upload_id.clone()) {
+            return Err(Error::UploadBusy(upload_id.to_string()));
+        }
+        Ok(Claim {
+            inner: Arc::clone(self),
+            upload_id: Some(upload_id.clone()),
+            file_id: None,
+        })
+    }
+
+    fn claim_file_id(&self, claim: &mut Claim, file_id: &FileId) {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        claims.file_ids.insert(file_id.clone());
+        claim.file_id = Some(file_id.clone());
+    }
+
+    fn claim_for_sweep(self: &Arc<Self>, session: &UploadSession) -> Option<Claim> {
+        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        if claims.file_ids.contains(&session.file_id)
+            || session
+                .upload_id
+                .as_ref()
+                .is_some_and(|id| claims.upload_ids.contains(id))
+        {
+            return None;
+        }
+        claims.file_ids.insert(session.file_id.clone());
+        if let Some(id) = &session.upload_id {
+            claims.upload_ids.insert(id.clone());
+        }
+        Some(Claim {
+            inner: Arc::clone(self),
+            upload_id: session.upload_id.clone(),
+            file_id: Some(session.file_id.clone()),
+        })
+    }
+
+    fn expiry(&self) -> SystemTime {
+        SystemTime::now() + self.limits.resume_ttl
+    }
+
+    async fn run_upload<S, E>(self: Arc<Self>, chunks: S) -> Result<StoredFile, UploadFailure<E>>
+    where
+        S: Stream<Item = std::result::Result<UploadChunk, E>> + Send,
+    {
+        let mut chunks = pin!(chunks);
+        let first = tokio::select! {
+            () = self.stopping.cancelled() => return Err(Error::ShuttingDown.into()),
+            first = chunks.next() => first.transpose().map_err(UploadFailure::Stream)?,
+        };
+        let header = UploadHeader::from_first(first.as_ref(), self.limits.max_file_bytes)?;
+        let mut claim = match &header.upload_id {
+            Some(id) => self.claim_upload_id(id)?,
+            None => Claim {
+                inner: Arc::clone(&self),
+                upload_id: None,
+                file_id: None,
+            },
+        };
+        let session = self.session_for(header).await?;
+        self.claim_file_id(&mut claim, &session.file_id);
+        let resumable = session.upload_id.is_some();
+        let outcome = self.receive(&session, first, chunks).await;
+        match outcome {
+            Ok(stored) => Ok(stored),
+            Err((failure, partial)) => {
+                let keep = resumable
+                    && match &failure {
+                        UploadFailure::Stream(_) => true,
+                        UploadFailure::Domain(err) => keeps_partial(err),
+                    };
+                if keep && let Some(mut partial) = partial {
+                    // Everything that arrived becomes durable, so the client resumes from
+                    // the last byte it sent rather than the last checkpoint.
+                    let recorded = match partial.sync().await {
+                        Ok(offset) => {
+                            self.store
+                                .record_offset(&session.file_id, offset, self.expiry())
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    match recorded {
+                        Ok(()) => return Err(failure),
+                        Err(err) => tracing::warn!(%err, "keeping a broken upload failed"),
+                    }
+                }
+                if let Err(err) = self.store.discard_upload(&session.file_id).await {
+                    tracing::warn!(%err, "discarding a failed upload failed");
+                }
+                Err(failure)
+            }
+        }
+    }
+
+    /// The session this stream writes: a new one, or the live one of its `upload_id`.
+    async fn session_for(&self, header: UploadHeader) -> Result<UploadSession> {
+        if let Some(upload_id) = &header.upload_id
+            && let Some(existing) = self.store.find_upload(upload_id).await?
+        {
+            if existing.expires_at > SystemTime::now() {
+                return Ok(existing);
+            }
+            // Expired but not swept yet: start afresh.
+            self.store.discard_upload(&existing.file_id).await?;
+        }
+        let session = UploadSession {
+            file_id: FileId::generate(),
+            upload_id: header.upload_id,
+            file_name: header.file_name,
+            expected_size: header.expected_size,
+            expected_sha256: header.expected_sha256,
+            durable_offset: 0,
+            expires_at: self.expiry(),
+        };
+        self.store.create_upload(&session).await?;
+        Ok(session)
+    }
+
+    /// Writes the stream into the session's partial file and commits it. On failure, hands
+    /// back the partial file (if it was opened) so the caller can keep or discard it.
+    async fn receive<S, E>(
+        &self,
+        session: &UploadSession,
+        first: Option<UploadChunk>,
+        mut chunks: std::pin::Pin<&mut S>,
+    ) -> std::result::Result<StoredFile, (UploadFailure<E>, Option<Box<dyn super::PartialFile>>)>
+    where
+        S: Stream<Item = std::result::Result<UploadChunk, E>> + Send,
+    {
+        let mut partial = match self.store.open_partial(session).await {
+            Ok(partial) => partial,
+            Err(err) => return Err((err.into(), None)),
+        };
+        let mut progress = UploadProgress::new(session, self.limits.max_file_bytes);
+        let mut checkpoint_at = progress.position() + self.limits.checkpoint_bytes;
+        let mut next = first;
+        loop {
+            if let Some(chunk) = next.take() {
+                if let Err(err) = progress.accept(&chunk) {
+                    return Err((err.into(), Some(partial)));
+                }
+                if let Err(err) = partial.write(chunk.data).await {
+                    return Err((err.into(), Some(partial)));
+                }
+                if session.upload_id.is_some() && progress.position() >= checkpoint_at {
+                    checkpoint_at = progress.position() + self.limits.checkpoint_bytes;
+                    let recorded = match partial.sync().await {
+                        Ok(offset) => {
+                            self.store
+                                .record_offset(&session.file_id, offset, self.expiry())
+                                .await
+                        }
+                        Err(err) => Err(err),
+                    };
+                    if let Err(err) = recorded {
+                        return Err((err.into(), Some(partial)));
+                    }
+                }
+            }
+            let item = tokio::select! {
+                () = self.stopping.cancelled() => {
+                    return Err((Error::ShuttingDown.into(), Some(partial)));
+                }
+                item = chunks.next() => item,
+            };
+            match item {
+                Some(Ok(chunk)) => next = Some(chunk),
+                Some(Err(err)) => return Err((UploadFailure::Stream(err), Some(partial))),
+                None => break,
+            }
+        }
+        if let Err(err) = progress.finish() {
+            return Err((err.into(), Some(partial)));
+        }
+        let written = match partial.finish().await {
+            Ok(written) => written,
+            Err(err) => return Err((err.into(), None)),
+        };
+        if let Err(err) = progress.verify(&written.sha256) {
+            return Err((err.into(), None));
+        }
+        self.store
+            .commit_upload(session, written, SystemTime::now())
+            .await
+            .map_err(|err| (err.into(), None))
+    }
+}
+
+/// Whether a failed resumable upload keeps what arrived: yes when the client may continue
+/// (the stream broke, a chunk broke a protocol rule, the server stops); no when the content
+/// itself is wrong or storage failed.
+fn keeps_partial(error: &Error) -> bool {
+    !matches!(
+        error,
+        Error::ChecksumMismatch { .. }
+            | Error::UploadSizeMismatch { .. }
+            | Error::FileTooLarge { .. }
+            | Error::Storage(_)
+            | Error::StorageFull
+    )
+}

@@ -1,0 +1,814 @@
+//! [`SqliteFileStore`]: file bytes under `data.storage.root`, their rows in SQLite.
+//!
+//! Layout: a committed file lives at `<root>/ab/cd/<id>` (two levels of 256 shard directories,
+//! so no directory grows large); a partial upload at `<root>/tmp/<file_id>.part`. Every upload
+//! has a row in `uploads` from its first chunk on, so whatever a crash leaves behind is found
+//! again by [`SqliteFileStore::open`].
+//!
+//! Commit order, which makes a file visible all at once or not at all: fsync the partial file,
+//! rename it into its shard, fsync the shard directory, then one transaction inserts the
+//! `files` row and deletes the `uploads` row. Deletion runs the other way round (bytes first,
+//! then the row), so a crash can leave a row without bytes, which start-up removes, but never
+//! unreachable bytes.
+//!
+//! Disk I/O never runs on the async runtime: each upload has a writer thread fed through a
+//! bounded queue (a full queue holds back the client's own stream), each download a reader
+//! thread feeding a bounded queue (a slow client holds back only its own reader). Both are
+//! blocking tasks of the application's tracker, and end when their queue's other side goes.
+
+use std::{
+    collections::HashSet,
+    fs::{self, File, OpenOptions},
+    io::{self, Read as _, Seek as _, SeekFrom, Write as _},
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex, PoisonError},
+    time::SystemTime,
+};
+
+use bytes::Bytes;
+use futures_util::{future::BoxFuture, stream};
+use sha2::{Digest as _, Sha256};
+use sqlx::{Row as _, sqlite::SqliteRow};
+use streamhub_biz::{
+    Error, Result,
+    files::{
+        ByteStream, Checksum, FileId, FileName, FileStore, ListedFile, PartialFile, StoredFile,
+        UploadId, UploadSession, Written,
+    },
+    logs::{from_unix_nanos, unix_nanos},
+};
+use tokio::sync::{mpsc, oneshot};
+use tokio_util::task::TaskTracker;
+
+use crate::{DataError, Database};
+
+/// Directory of partial uploads, inside the root. Shard directories have two hex digits, so
+/// the names never meet.
+const TMP_DIR: &str = "tmp";
+/// Chunks queued between a client's stream and its writer thread.
+const WRITE_QUEUE: usize = 4;
+/// Chunks a download's reader thread reads ahead of the client.
+const READ_AHEAD: usize = 4;
+/// Buffer for re-hashing the durable part of a resumed upload.
+const REHASH_BUFFER: usize = 1024 * 1024;
+/// Rows per query when start-up checks that every file still has its bytes.
+const RECOVERY_PAGE: i64 = 1000;
+
+/// What start-up found and cleaned.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Recovered {
+    /// Resumable uploads kept for their clients to continue.
+    pub uploads_kept: u64,
+    /// Uploads removed: one-shot uploads cut off by the last stop, and expired ones.
+    pub uploads_removed: u64,
+    /// Files in the partial-upload directory that belonged to no upload.
+    pub orphans_removed: u64,
+    /// File rows whose bytes had gone.
+    pub rows_without_bytes: u64,
+}
+
+/// The file store. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct SqliteFileStore {
+    inner: Arc<StoreInner>,
+}
+
+#[derive(Debug)]
+struct StoreInner {
+    database: Database,
+    /// Canonical (symlink-free) storage root: every file opened must resolve inside it.
+    root: PathBuf,
+    tmp: PathBuf,
+    tasks: TaskTracker,
+}
+
+fn storage(context: &str, err: impl std::fmt::Display) -> Error {
+    Error::Storage(format!("{context}: {err}"))
+}
+
+fn io_error(context: &str, err: &io::Error) -> Error {
+    if err.kind() == io::ErrorKind::StorageFull {
+        Error::StorageFull
+    } else {
+        storage(context, err)
+    }
+}
+
+fn nanos(at: SystemTime) -> i64 {
+    unix_nanos(at).unwrap_or(i64::MAX)
+}
+
+/// Runs blocking file-system work off the runtime.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|err| storage("file-system task failed", err))?
+}
+
+/// Removes `path`; a file that is already gone is fine.
+fn remove_if_present(path: &Path) -> io::Result<bool> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(true),
+        Err(err) if err.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(err) => Err(err),
+    }
+}
+
+/// Makes `dir`'s entries (a rename, a new file) durable.
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+impl SqliteFileStore {
+    /// Opens the store under `root` (created already) and cleans what the last run left: see
+    /// [`Recovered`]. Must run before anything is served.
+    pub async fn open(
+        database: Database,
+        root: &Path,
+        tasks: TaskTracker,
+    ) -> Result<(Self, Recovered), DataError> {
+        let recover_error = |err: Error| DataError::Recover(err.to_string());
+        let root = root.to_path_buf();
+        let (root, tmp) = blocking(move || {
+            let root = fs::canonicalize(&root).map_err(|err| storage("canonicalize root", err))?;
+            let tmp = root.join(TMP_DIR);
+            fs::create_dir_all(&tmp).map_err(|err| storage("create tmp", err))?;
+            Ok((root, tmp))
+        })
+        .await
+        .map_err(recover_error)?;
+        let store = Self {
+            inner: Arc::new(StoreInner {
+                database,
+                root,
+                tmp,
+                tasks,
+            }),
+        };
+        let recovered = store.recover().await.map_err(recover_error)?;
+        Ok((store, recovered))
+    }
+
+    fn pool(&self) -> &sqlx::SqlitePool {
+        self.inner.database.pool()
+    }
+
+    fn partial_path(&self, file_id: &FileId) -> PathBuf {
+        self.inner.tmp.join(format!("{file_id}.part"))
+    }
+
+    fn stored_path(&self, file_id: &FileId) -> PathBuf {
+        self.inner.root.join(file_id.shard_path())
+    }
+
+    async fn recover(&self) -> Result<Recovered> {
+        let mut recovered = Recovered::default();
+        let now = nanos(SystemTime::now());
+        let sessions: Vec<UploadSession> =
+            sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads"))
+                .fetch_all(self.pool())
+                .await
+                .map_err(|err| storage("read uploads", err))?
+                .iter()
+                .map(session_from_row)
+                .collect::<Result<_>>()?;
+        let mut kept = HashSet::new();
+        for session in sessions {
+            let live = session.upload_id.is_some() && nanos(session.expires_at) > now;
+            let committed = self.file(&session.file_id).await?.is_some();
+            let partial = self.partial_path(&session.file_id);
+            let stored = self.stored_path(&session.file_id);
+            let offset = session.durable_offset;
+            // A crash between rename and row commit leaves the bytes in the store: a live
+            // upload gets them back, anything else loses them.
+            let keep = blocking(move || {
+                let partial_len = fs::metadata(&partial).map(|meta| meta.len()).ok();
+                if live && !committed && partial_len.is_none() && stored.is_file() {
+                    fs::rename(&stored, &partial).map_err(|err| storage("restore partial", err))?;
+                    return Ok(true);
+                }
+                if live && partial_len.is_some_and(|len| len >= offset) {
+                    return Ok(true);
+                }
+                remove_if_present(&partial).map_err(|err| storage("remove partial", err))?;
+                if !committed {
+                    remove_if_present(&stored).map_err(|err| storage("remove stored", err))?;
+                }
+                Ok(false)
+            })
+            .await?;
+            if keep {
+                kept.insert(format!("{}.part", session.file_id));
+                recovered.uploads_kept += 1;
+            } else {
+                sqlx::query("DELETE FROM uploads WHERE file_id = ?1")
+                    .bind(session.file_id.as_str())
+                    .execute(self.pool())
+                    .await
+                    .map_err(|err| storage("delete upload", err))?;
+                recovered.uploads_removed += 1;
+            }
+        }
+        let tmp = self.inner.tmp.clone();
+        recovered.orphans_removed = blocking(move || {
+            let mut removed = 0;
+            for entry in fs::read_dir(&tmp).map_err(|err| storage("list tmp", err))? {
+                let entry = entry.map_err(|err| storage("list tmp", err))?;
+                if kept.contains(entry.file_name().to_string_lossy().as_ref()) {
+                    continue;
+                }
+                let path = entry.path();
+                let removal = if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
+                removal.map_err(|err| storage("remove orphan", err))?;
+                removed += 1;
+            }
+            Ok(removed)
+        })
+        .await?;
+        recovered.rows_without_bytes = self.remove_rows_without_bytes().await?;
+        Ok(recovered)
+    }
+
+    async fn remove_rows_without_bytes(&self) -> Result<u64> {
+        let mut after = 0_i64;
+        let mut removed = 0;
+        loop {
+            let page: Vec<(i64, String)> =
+                sqlx::query_as("SELECT seq, id FROM files WHERE seq > ?1 ORDER BY seq LIMIT ?2")
+                    .bind(after)
+                    .bind(RECOVERY_PAGE)
+                    .fetch_all(self.pool())
+                    .await
+                    .map_err(|err| storage("read files", err))?;
+            let Some((last, _)) = page.last() else {
+                return Ok(removed);
+            };
+            after = *last;
+            let root = self.inner.root.clone();
+            let gone: Vec<String> = blocking(move || {
+                Ok(page
+                    .into_iter()
+                    .filter_map(|(_, id)| {
+                        let file_id = FileId::parse("id", &id).ok()?;
+                        let missing = fs::symlink_metadata(root.join(file_id.shard_path()))
+                            .is_err_and(|err| err.kind() == io::ErrorKind::NotFound);
+                        missing.then_some(id)
+                    })
+                    .collect())
+            })
+            .await?;
+            for id in gone {
+                tracing::warn!(file_id = %id, "removing a file whose bytes are gone");
+                sqlx::query("DELETE FROM files WHERE id = ?1")
+                    .bind(&id)
+                    .execute(self.pool())
+                    .await
+                    .map_err(|err| storage("delete file row", err))?;
+                removed += 1;
+            }
+        }
+    }
+}
+
+const UPLOAD_COLUMNS: &str =
+    "file_id, upload_id, file_name, expected_size, expected_sha256, durable_offset, expires_at";
+const FILE_COLUMNS: &str = "seq, id, name, size, sha256, created_at";
+
+fn column_error(err: sqlx::Error) -> Error {
+    storage("read column", err)
+}
+
+fn session_from_row(row: &SqliteRow) -> Result<UploadSession> {
+    let file_id: String = row.try_get("file_id").map_err(column_error)?;
+    let upload_id: Option<String> = row.try_get("upload_id").map_err(column_error)?;
+    let expected_size: Option<i64> = row.try_get("expected_size").map_err(column_error)?;
+    let expected_sha256: Option<String> = row.try_get("expected_sha256").map_err(column_error)?;
+    let durable_offset: i64 = row.try_get("durable_offset").map_err(column_error)?;
+    let corrupt = |what: &str| storage("uploads row", format!("{what} is not valid"));
+    Ok(UploadSession {
+        file_id: FileId::parse("file_id", &file_id).map_err(|_| corrupt("file_id"))?,
+        upload_id: upload_id
+            .map(|id| UploadId::parse(&id))
+            .transpose()
+            .map_err(|_| corrupt("upload_id"))?,
+        file_name: FileName::from_stored(row.try_get("file_name").map_err(column_error)?),
+        expected_size: expected_size.and_then(|size| u64::try_from(size).ok()),
+        expected_sha256: expected_sha256
+            .map(|sum| Checksum::parse(&sum))
+            .transpose()
+            .map_err(|_| corrupt("expected_sha256"))?,
+        durable_offset: u64::try_from(durable_offset).map_err(|_| corrupt("durable_offset"))?,
+        expires_at: from_unix_nanos(row.try_get("expires_at").map_err(column_error)?),
+    })
+}
+
+fn listed_from_row(row: &SqliteRow) -> Result<ListedFile> {
+    let id: String = row.try_get("id").map_err(column_error)?;
+    let size: i64 = row.try_get("size").map_err(column_error)?;
+    let sha256: String = row.try_get("sha256").map_err(column_error)?;
+    let corrupt = |what: &str| storage("files row", format!("{what} is not valid"));
+    Ok(ListedFile {
+        seq: row.try_get("seq").map_err(column_error)?,
+        file: StoredFile {
+            id: FileId::parse("id", &id).map_err(|_| corrupt("id"))?,
+            name: FileName::from_stored(row.try_get("name").map_err(column_error)?),
+            size: u64::try_from(size).map_err(|_| corrupt("size"))?,
+            sha256: Checksum::parse(&sha256).map_err(|_| corrupt("sha256"))?,
+            created_at: from_unix_nanos(row.try_get("created_at").map_err(column_error)?),
+        },
+    })
+}
+
+impl FileStore for SqliteFileStore {
+    fn find_upload<'a>(
+        &'a self,
+        upload_id: &'a UploadId,
+    ) -> BoxFuture<'a, Result<Option<UploadSession>>> {
+        Box::pin(async move {
+            sqlx::query(&format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE upload_id = ?1"
+            ))
+            .bind(upload_id.as_str())
+            .fetch_optional(self.pool())
+            .await
+            .map_err(|err| storage("find upload", err))?
+            .as_ref()
+            .map(session_from_row)
+            .transpose()
+        })
+    }
+
+    fn create_upload<'a>(&'a self, session: &'a UploadSession) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "INSERT INTO uploads (file_id, upload_id, file_name, expected_size, \
+                 expected_sha256, durable_offset, updated_at, expires_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )
+            .bind(session.file_id.as_str())
+            .bind(session.upload_id.as_ref().map(UploadId::as_str))
+            .bind(session.file_name.as_str())
+            .bind(session.expected_size.map(|size| size as i64))
+            .bind(session.expected_sha256.as_ref().map(Checksum::as_str))
+            .bind(session.durable_offset as i64)
+            .bind(nanos(SystemTime::now()))
+            .bind(nanos(session.expires_at))
+            .execute(self.pool())
+            .await
+            .map_err(|err| storage("create upload", err))?;
+            Ok(())
+        })
+    }
+
+    fn open_partial<'a>(
+        &'a self,
+        session: &'a UploadSession,
+    ) -> BoxFuture<'a, Result<Box<dyn PartialFile>>> {
+        Box::pin(async move {
+            let path = self.partial_path(&session.file_id);
+            let tmp = self.inner.tmp.clone();
+            let offset = session.durable_offset;
+            let resumable = session.upload_id.is_some();
+            let (file, hasher) = blocking(move || {
+                let opened = open_partial_file(&path, offset)
+                    .map_err(|err| io_error("open partial", &err))?;
+                if resumable && offset == 0 {
+                    // The file's name must survive a crash for the upload to resume.
+                    sync_dir(&tmp).map_err(|err| io_error("sync tmp", &err))?;
+                }
+                Ok(opened)
+            })
+            .await?;
+            let (commands, queue) = mpsc::channel(WRITE_QUEUE);
+            let failure = Arc::new(Mutex::new(None));
+            let writer = Writer {
+                file,
+                hasher,
+                len: offset,
+                failure: Arc::clone(&failure),
+            };
+            self.inner.tasks.spawn_blocking(move || writer.run(queue));
+            Ok(Box::new(DiskPartial { commands, failure }) as Box<dyn PartialFile>)
+        })
+    }
+
+    fn record_offset<'a>(
+        &'a self,
+        file_id: &'a FileId,
+        offset: u64,
+        expires_at: SystemTime,
+    ) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            sqlx::query(
+                "UPDATE uploads SET durable_offset = ?2, updated_at = ?3, expires_at = ?4 \
+                 WHERE file_id = ?1",
+            )
+            .bind(file_id.as_str())
+            .bind(offset as i64)
+            .bind(nanos(SystemTime::now()))
+            .bind(nanos(expires_at))
+            .execute(self.pool())
+            .await
+            .map_err(|err| storage("record offset", err))?;
+            Ok(())
+        })
+    }
+
+    fn discard_upload<'a>(&'a self, file_id: &'a FileId) -> BoxFuture<'a, Result<()>> {
+        Box::pin(async move {
+            let partial = self.partial_path(file_id);
+            blocking(move || {
+                remove_if_present(&partial).map_err(|err| storage("remove partial", err))?;
+                Ok(())
+            })
+            .await?;
+            sqlx::query("DELETE FROM uploads WHERE file_id = ?1")
+                .bind(file_id.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(|err| storage("delete upload", err))?;
+            Ok(())
+        })
+    }
+
+    fn commit_upload<'a>(
+        &'a self,
+        session: &'a UploadSession,
+        written: Written,
+        at: SystemTime,
+    ) -> BoxFuture<'a, Result<StoredFile>> {
+        Box::pin(async move {
+            let partial = self.partial_path(&session.file_id);
+            let stored = self.stored_path(&session.file_id);
+            let target = stored.clone();
+            blocking(move || {
+                move_into_store(&partial, &target).map_err(|err| io_error("store", &err))
+            })
+            .await?;
+            let file = StoredFile {
+                id: session.file_id.clone(),
+                name: session.file_name.clone(),
+                size: written.size,
+                sha256: written.sha256,
+                created_at: at,
+            };
+            if let Err(err) = self.insert_file(&file).await {
+                let _ = blocking(move || {
+                    remove_if_present(&stored).map_err(|err| storage("remove stored", err))
+                })
+                .await;
+                return Err(err);
+            }
+            Ok(file)
+        })
+    }
+
+    fn expired_uploads(
+        &self,
+        now: SystemTime,
+        limit: u32,
+    ) -> BoxFuture<'_, Result<Vec<UploadSession>>> {
+        Box::pin(async move {
+            sqlx::query(&format!(
+                "SELECT {UPLOAD_COLUMNS} FROM uploads WHERE expires_at < ?1 \
+                 ORDER BY expires_at LIMIT ?2"
+            ))
+            .bind(nanos(now))
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(|err| storage("find expired uploads", err))?
+            .iter()
+            .map(session_from_row)
+            .collect()
+        })
+    }
+
+    fn file<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<Option<StoredFile>>> {
+        Box::pin(async move {
+            sqlx::query(&format!("SELECT {FILE_COLUMNS} FROM files WHERE id = ?1"))
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await
+                .map_err(|err| storage("find file", err))?
+                .as_ref()
+                .map(|row| listed_from_row(row).map(|listed| listed.file))
+                .transpose()
+        })
+    }
+
+    fn read<'a>(
+        &'a self,
+        file: &'a StoredFile,
+        offset: u64,
+        chunk_size: usize,
+    ) -> BoxFuture<'a, Result<ByteStream>> {
+        Box::pin(async move {
+            let path = self.stored_path(&file.id);
+            let root = self.inner.root.clone();
+            let (id, size) = (file.id.clone(), file.size);
+            let opened = blocking(move || open_inside(&root, &path, &id, size, offset)).await?;
+            let (chunks, queue) = mpsc::channel(READ_AHEAD);
+            let id = file.id.clone();
+            self.inner.tasks.spawn_blocking(move || {
+                read_chunks(opened, size - offset, chunk_size, &id, &chunks);
+            });
+            let bytes = stream::unfold(queue, |mut queue| async move {
+                queue.recv().await.map(|item| (item, queue))
+            });
+            Ok(Box::pin(bytes) as ByteStream)
+        })
+    }
+
+    fn list(&self, after: i64, limit: u32) -> BoxFuture<'_, Result<Vec<ListedFile>>> {
+        Box::pin(async move {
+            sqlx::query(&format!(
+                "SELECT {FILE_COLUMNS} FROM files WHERE seq > ?1 ORDER BY seq LIMIT ?2"
+            ))
+            .bind(after)
+            .bind(i64::from(limit))
+            .fetch_all(self.pool())
+            .await
+            .map_err(|err| storage("list files", err))?
+            .iter()
+            .map(listed_from_row)
+            .collect()
+        })
+    }
+
+    fn delete<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<bool>> {
+        Box::pin(async move {
+            if self.file(id).await?.is_none() {
+                return Ok(false);
+            }
+            // Bytes first: a crash in between leaves a row without bytes, which start-up
+            // removes; the other order could leave bytes nothing refers to.
+            let stored = self.stored_path(id);
+            blocking(move || {
+                remove_if_present(&stored).map_err(|err| storage("remove stored", err))?;
+                if let Some(dir) = stored.parent() {
+                    sync_dir(dir).map_err(|err| storage("sync shard", err))?;
+                }
+                Ok(())
+            })
+            .await?;
+            let deleted = sqlx::query("DELETE FROM files WHERE id = ?1")
+                .bind(id.as_str())
+                .execute(self.pool())
+                .await
+                .map_err(|err| storage("delete file row", err))?;
+            Ok(deleted.rows_affected() > 0)
+        })
+    }
+}
+
+impl SqliteFileStore {
+    /// The commit: the file's row in, the upload's row out, in one transaction.
+    async fn insert_file(&self, file: &StoredFile) -> Result<()> {
+        let mut tx = self
+            .pool()
+            .begin()
+            .await
+            .map_err(|err| storage("begin commit", err))?;
+        sqlx::query(
+            "INSERT INTO files (id, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .bind(file.id.as_str())
+        .bind(file.name.as_str())
+        .bind(file.size as i64)
+        .bind(file.sha256.as_str())
+        .bind(nanos(file.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(|err| storage("insert file", err))?;
+        sqlx::query("DELETE FROM uploads WHERE file_id = ?1")
+            .bind(file.id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| storage("delete upload", err))?;
+        tx.commit().await.map_err(|err| storage("commit file", err))
+    }
+}
+
+/// Opens (creating or truncating) the partial file at its durable `offset`, with the hash of
+/// the bytes before it.
+fn open_partial_file(path: &Path, offset: u64) -> io::Result<(File, Sha256)> {
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(offset == 0)
+        .open(path)?;
+    let mut hasher = Sha256::new();
+    if offset > 0 {
+        let len = file.metadata()?.len();
+        if len < offset {
+            return Err(io::Error::other(format!(
+                "partial file holds {len} bytes, less than its durable offset {offset}"
+            )));
+        }
+        // Bytes after the durable offset may be torn by a crash: the client sends them again.
+        file.set_len(offset)?;
+        let mut buffer = vec![0; REHASH_BUFFER];
+        let mut remaining = offset;
+        while remaining > 0 {
+            let want = usize::try_from(remaining).map_or(buffer.len(), |r| r.min(buffer.len()));
+            file.read_exact(&mut buffer[..want])?;
+            hasher.update(&buffer[..want]);
+            remaining -= want as u64;
+        }
+    }
+    file.seek(SeekFrom::Start(offset))?;
+    Ok((file, hasher))
+}
+
+/// Renames the durable partial file to its place in the store and makes the rename durable.
+fn move_into_store(partial: &Path, stored: &Path) -> io::Result<()> {
+    let shard = stored
+        .parent()
+        .ok_or_else(|| io::Error::other("stored path has no parent"))?;
+    let outer = shard
+        .parent()
+        .ok_or_else(|| io::Error::other("shard has no parent"))?;
+    let new_outer = !outer.exists();
+    let new_shard = !shard.exists();
+    fs::create_dir_all(shard)?;
+    fs::rename(partial, stored)?;
+    sync_dir(shard)?;
+    // A directory created for this file must itself be durable in its parent.
+    if new_shard {
+        sync_dir(outer)?;
+    }
+    if new_outer && let Some(root) = outer.parent() {
+        sync_dir(root)?;
+    }
+    Ok(())
+}
+
+/// Opens a committed file's bytes, refusing anything that resolves outside `root` (a link
+/// planted in the store) and bytes that do not match the row.
+fn open_inside(root: &Path, path: &Path, id: &FileId, size: u64, offset: u64) -> Result<File> {
+    let damaged = || Error::StoredFileDamaged(id.to_string());
+    let resolved = match fs::canonicalize(path) {
+        Ok(resolved) => resolved,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Err(damaged()),
+        Err(err) => return Err(storage("resolve stored file", err)),
+    };
+    if !resolved.starts_with(root) {
+        tracing::warn!(file_id = %id, "stored file resolves outside the storage root; refused");
+        return Err(Error::FileNotFound(id.to_string()));
+    }
+    let mut file = File::open(&resolved).map_err(|err| storage("open stored file", err))?;
+    let meta = file
+        .metadata()
+        .map_err(|err| storage("stat stored file", err))?;
+    if !meta.is_file() {
+        return Err(Error::FileNotFound(id.to_string()));
+    }
+    if meta.len() != size {
+        tracing::warn!(file_id = %id, expected = size, found = meta.len(), "stored file has the wrong size");
+        return Err(damaged());
+    }
+    file.seek(SeekFrom::Start(offset))
+        .map_err(|err| storage("seek stored file", err))?;
+    Ok(file)
+}
+
+/// The reader thread of one download: `remaining` bytes in chunks, until done or the client
+/// is gone.
+fn read_chunks(
+    mut file: File,
+    mut remaining: u64,
+    chunk_size: usize,
+    id: &FileId,
+    chunks: &mpsc::Sender<Result<Bytes>>,
+) {
+    while remaining > 0 {
+        let want = usize::try_from(remaining).map_or(chunk_size, |r| r.min(chunk_size));
+        let mut buffer = vec![0; want];
+        let item = match file.read_exact(&mut buffer) {
+            Ok(()) => Ok(Bytes::from(buffer)),
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof => {
+                Err(Error::StoredFileDamaged(id.to_string()))
+            }
+            Err(err) => Err(storage("read stored file", err)),
+        };
+        let failed = item.is_err();
+        if chunks.blocking_send(item).is_err() || failed {
+            return;
+        }
+        remaining -= want as u64;
+    }
+}
+
+/// An upload's partial file, as the hub sees it: a queue to its writer thread.
+#[derive(Debug)]
+struct DiskPartial {
+    commands: mpsc::Sender<Command>,
+    /// The error that stopped the writer, if one did.
+    failure: Arc<Mutex<Option<io::Error>>>,
+}
+
+enum Command {
+    Write(Bytes),
+    Sync(oneshot::Sender<io::Result<u64>>),
+    Finish(oneshot::Sender<io::Result<(u64, [u8; 32])>>),
+}
+
+impl DiskPartial {
+    fn writer_error(failure: &Mutex<Option<io::Error>>) -> Error {
+        match failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            Some(err) => io_error("write partial", &err),
+            None => storage("write partial", "the writer stopped"),
+        }
+    }
+}
+
+impl PartialFile for DiskPartial {
+    fn write(&mut self, data: Bytes) -> BoxFuture<'_, Result<()>> {
+        Box::pin(async move {
+            self.commands
+                .send(Command::Write(data))
+                .await
+                .map_err(|_| Self::writer_error(&self.failure))
+        })
+    }
+
+    fn sync(&mut self) -> BoxFuture<'_, Result<u64>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::Sync(reply))
+                .await
+                .map_err(|_| Self::writer_error(&self.failure))?;
+            answer
+                .await
+                .map_err(|_| Self::writer_error(&self.failure))?
+                .map_err(|err| io_error("sync partial", &err))
+        })
+    }
+
+    fn finish(self: Box<Self>) -> BoxFuture<'static, Result<Written>> {
+        Box::pin(async move {
+            let (reply, answer) = oneshot::channel();
+            self.commands
+                .send(Command::Finish(reply))
+                .await
+                .map_err(|_| Self::writer_error(&self.failure))?;
+            let (size, digest) = answer
+                .await
+                .map_err(|_| Self::writer_error(&self.failure))?
+                .map_err(|err| io_error("finish partial", &err))?;
+            Ok(Written {
+                size,
+                sha256: Checksum::from_digest(&digest),
+            })
+        })
+    }
+}
+
+/// The writer thread of one upload: appends and hashes in arrival order.
+struct Writer {
+    file: File,
+    hasher: Sha256,
+    len: u64,
+    failure: Arc<Mutex<Option<io::Error>>>,
+}
+
+impl Writer {
+    fn run(mut self, mut queue: mpsc::Receiver<Command>) {
+        while let Some(command) = queue.blocking_recv() {
+            match command {
+                Command::Write(data) => {
+                    if let Err(err) = self.file.write_all(&data) {
+                        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                        return;
+                    }
+                    self.hasher.update(&data);
+                    self.len += data.len() as u64;
+                }
+                Command::Sync(reply) => {
+                    let _ = reply.send(self.file.sync_data().map(|()| self.len));
+                }
+                Command::Finish(reply) => {
+                    let result = self
+                        .file
+                        .sync_all()
+                        .map(|()| (self.len, self.hasher.finalize().into()));
+                    let _ = reply.send(result);
+                    return;
+                }
+            }
+        }
+    }
+}
