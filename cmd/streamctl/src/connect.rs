@@ -130,10 +130,16 @@ impl Connection {
 /// `error: cause: root cause`, since tonic's transport error alone says only "transport error".
 fn causes(err: &dyn std::error::Error) -> String {
     let mut text = err.to_string();
+    let mut last = text.clone();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        // hyper and tonic wrap some errors twice with the same words.
+        let said = cause.to_string();
+        if said != last {
+            text.push_str(": ");
+            text.push_str(&said);
+        }
+        last = said;
         source = cause.source();
     }
     text
