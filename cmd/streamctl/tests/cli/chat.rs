@@ -100,6 +100,9 @@ async fn chat_rejoins_after_a_server_restart_and_goes_on() {
     let app = spawn_app().await;
     let args = |who: &'static str| ["--json", "chat", "--room", "ops", "--user", who];
     let mut ann = Session::start(&app.url(), &args("ann"));
+    // Bob starts once ann is in, so that ann sees him join.
+    ann.json_until("ann's join", |event| event["kind"] == "join")
+        .await;
     let mut bob = Session::start(&app.url(), &args("bob"));
     ann.json_until("bob's join", |event| {
         event["kind"] == "join" && event["user"] == "bob"
