@@ -56,16 +56,30 @@ async fn two_piped_clients_see_each_other_and_leave_cleanly() {
     );
     assert_stamped(&ann.line("ann's echo").await, "ann: hi bob");
 
-    // End of input half-closes: bob leaves and exits 0.
-    bob.close_input();
-    let bob_done = bob.finish().await;
-    bob_done.success();
-    assert_stamped(&ann.line("bob's leave").await, "* bob left");
-
-    // `exit` half-closes too.
+    // `exit` half-closes: ann leaves, bob sees it, ann exits 0.
     ann.type_line("exit");
-    let ann_done = ann.finish().await;
-    ann_done.success();
+    ann.finish().await.success();
+    let left = bob.json("ann's leave").await;
+    assert_eq!(
+        (left["kind"].as_str(), left["user"].as_str()),
+        (Some("leave"), Some("ann"))
+    );
+
+    // Ann comes back: bob sees her join.
+    let mut ann = Session::start(&app.url(), &["chat", "--room", "lobby", "--user", "ann"]);
+    let joined = bob.json("ann's return").await;
+    assert_eq!(
+        (joined["kind"].as_str(), joined["user"].as_str()),
+        (Some("join"), Some("ann"))
+    );
+    assert_stamped(&ann.line("ann's own join").await, "* ann joined");
+
+    // End of input half-closes too: bob leaves, ann sees it, bob exits 0.
+    bob.close_input();
+    bob.finish().await.success();
+    assert_stamped(&ann.line("bob's leave").await, "* bob left");
+    ann.close_input();
+    ann.finish().await.success();
 }
 
 #[tokio::test]
