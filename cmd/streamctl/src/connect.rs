@@ -11,7 +11,7 @@ use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Channel, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
 };
 use tonic_health::pb::health_client::HealthClient;
 
@@ -49,25 +49,34 @@ pub(crate) type HealthCheckClient = HealthClient<InterceptedService<Channel, Cal
 impl ConnectArgs {
     /// Checks the flags; every problem is a usage error naming the flag.
     pub(crate) fn connection(&self) -> Result<Connection, Failure> {
-        let tls_missing = |what: String| {
-            Failure::Usage(format!(
-                "{what}: TLS support is not built into this streamctl; connect with an \
-                 http:// address"
-            ))
+        // With --tls-ca the connection is TLS whatever scheme was typed; https:// without it
+        // cannot be verified, since no system root certificates are built in.
+        let (scheme, rest) = self
+            .addr
+            .split_once("://")
+            .unwrap_or(("http", self.addr.as_str()));
+        let tls = match (&self.tls_ca, scheme) {
+            (Some(ca), _) => Some(
+                std::fs::read(ca)
+                    .map(|pem| ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
+                    .map_err(|err| Failure::Usage(format!("--tls-ca {}: {err}", ca.display())))?,
+            ),
+            (None, "https") => {
+                return Err(Failure::Usage(format!(
+                    "--addr {}: an https:// address needs --tls-ca PEM (the CA that signed the                      server's certificate)",
+                    self.addr
+                )));
+            }
+            (None, _) => None,
         };
-        if let Some(ca) = &self.tls_ca {
-            return Err(tls_missing(format!("--tls-ca {}", ca.display())));
-        }
-        if self.addr.starts_with("https://") {
-            return Err(tls_missing(format!("--addr {}", self.addr)));
-        }
-        let addr = if self.addr.contains("://") {
-            self.addr.clone()
-        } else {
-            format!("http://{}", self.addr)
-        };
+        let addr = format!("{}://{rest}", if tls.is_some() { "https" } else { scheme });
         let mut endpoint = Endpoint::from_shared(addr.clone())
             .map_err(|err| Failure::Usage(format!("--addr {}: {err}", self.addr)))?;
+        if let Some(tls) = tls {
+            endpoint = endpoint
+                .tls_config(tls)
+                .map_err(|err| Failure::Usage(format!("--tls-ca: {}", causes(&err))))?;
+        }
         if let Some(timeout) = self.timeout {
             endpoint = endpoint.connect_timeout(timeout);
         }

@@ -14,4 +14,5 @@ mod sensors;
 mod server;
 mod stocks;
 mod streamctl;
+mod tls;
 mod usage;

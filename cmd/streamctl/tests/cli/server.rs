@@ -30,6 +30,25 @@ pub(crate) async fn spawn_app() -> TestApp {
 
 /// Starts the application on `data_dir`, listening on `addr` (a restart reuses both).
 pub(crate) async fn spawn_app_in(data_dir: TempDir, addr: SocketAddr) -> TestApp {
+    spawn_configured(data_dir, addr, |_| {}).await
+}
+
+/// Starts the application after `configure` has adjusted its configuration.
+pub(crate) async fn spawn_app_with(configure: impl FnOnce(&mut Config)) -> TestApp {
+    let data_dir = tempfile::tempdir().expect("create a temporary data directory");
+    spawn_configured(
+        data_dir,
+        "127.0.0.1:0".parse().expect("valid address"),
+        configure,
+    )
+    .await
+}
+
+async fn spawn_configured(
+    data_dir: TempDir,
+    addr: SocketAddr,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let mut config = Config::default();
     config.server.grpc.addr = addr;
     config.server.grpc.shutdown_grace = Duration::from_secs(5);
@@ -38,6 +57,7 @@ pub(crate) async fn spawn_app_in(data_dir: TempDir, addr: SocketAddr) -> TestApp
         data_dir.path().join("streamhub.db").display()
     );
     config.data.storage.root = data_dir.path().join("files");
+    configure(&mut config);
     let app = Application::build(config)
         .await
         .expect("build the application");
@@ -46,11 +66,10 @@ pub(crate) async fn spawn_app_in(data_dir: TempDir, addr: SocketAddr) -> TestApp
     let serving = tokio::spawn(app.run(async {
         let _ = signal.await;
     }));
+    // Lazy: a TLS server would refuse this plaintext channel, which only some tests use.
     let channel = Endpoint::from_shared(format!("http://{addr}"))
         .expect("valid endpoint")
-        .connect()
-        .await
-        .expect("connect to the application");
+        .connect_lazy();
     TestApp {
         addr,
         channel,

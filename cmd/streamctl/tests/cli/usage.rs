@@ -17,9 +17,12 @@ async fn usage_errors_exit_2() {
     run(&url, &["--timeout", "soon", "health"], "")
         .await
         .failed_with(2, "--timeout");
-    run(&url, &["--tls-ca", "ca.pem", "health"], "")
+    run(&url, &["--tls-ca", "missing-ca.pem", "health"], "")
         .await
-        .failed_with(2, "TLS support is not built into this streamctl");
+        .failed_with(2, "--tls-ca missing-ca.pem");
+    run("https://localhost:1", &["health"], "")
+        .await
+        .failed_with(2, "needs --tls-ca");
     run("not a uri", &["health"], "")
         .await
         .failed_with(2, "--addr");
