@@ -25,6 +25,10 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 /// this often, besides whenever its stream breaks: one fsync per 16 MiB costs little.
 const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
 
+/// Room a download chunk's other fields take besides its data, so a chunk never exceeds
+/// `server.grpc.max_encoding_message_size`.
+const CHUNK_FRAMING_BYTES: usize = 256;
+
 /// The whole server, built and bound but not yet serving.
 #[derive(Debug)]
 pub struct Application {
@@ -85,6 +89,11 @@ impl Application {
                 max_file_bytes: storage.max_file_bytes,
                 resume_ttl: storage.resume_ttl,
                 checkpoint_bytes: CHECKPOINT_BYTES,
+                max_chunk_bytes: config
+                    .server
+                    .grpc
+                    .max_encoding_message_size
+                    .saturating_sub(CHUNK_FRAMING_BYTES),
             },
             tasks.clone(),
             stopping.clone(),

@@ -308,6 +308,32 @@ async fn download_chunks_are_clamped_and_carry_their_offsets() {
 }
 
 #[tokio::test]
+async fn download_chunks_fit_the_servers_message_limit() {
+    let limit = 64 * 1024;
+    let app = spawn_app_with(|config| config.server.grpc.max_encoding_message_size = limit).await;
+    let mut client = app.streaming();
+    let data = content(300_000, 13);
+    let file = upload(&mut client, chunks_of(&data, 16 * 1024, 0, ""))
+        .await
+        .expect("upload");
+    let mut stream = client
+        .download_file(FileRequest {
+            chunk_size: 1024 * 1024,
+            ..by_id(&file.file_id)
+        })
+        .await
+        .expect("download")
+        .into_inner();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = within("a chunk", stream.message()).await.expect("no error") {
+        assert!(chunk.data.len() < limit, "{} bytes", chunk.data.len());
+        bytes.extend_from_slice(&chunk.data);
+    }
+    assert!(bytes == data);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn a_download_resumes_from_an_offset() {
     let app = spawn_app().await;
     let mut client = app.streaming();

@@ -47,6 +47,9 @@ pub struct FileLimits {
     /// A resumable upload makes its bytes durable (and its offset visible to
     /// GetUploadStatus) at least every this many bytes, besides when its stream breaks.
     pub checkpoint_bytes: u64,
+    /// Largest download chunk the transport can send (its message limit less framing);
+    /// requests for larger chunks get this size.
+    pub max_chunk_bytes: usize,
 }
 
 /// How an upload failed: a rule or storage ([`Error`]), or the client's stream itself (`E`,
@@ -272,10 +275,14 @@ impl FileHub {
                 size: file.size,
             });
         }
+        let chunk_size = request
+            .chunk_size
+            .min(self.inner.limits.max_chunk_bytes)
+            .max(1);
         let bytes = self
             .inner
             .store
-            .read(&file, request.offset, request.chunk_size)
+            .read(&file, request.offset, chunk_size)
             .await?;
         let cursor = DownloadCursor {
             bytes,
