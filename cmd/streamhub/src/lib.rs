@@ -4,6 +4,7 @@
 
 mod app;
 mod logging;
+pub mod probe;
 
 pub use app::Application;
 pub use logging::init_logging;
