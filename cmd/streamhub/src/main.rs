@@ -5,7 +5,7 @@
 
 use std::{path::PathBuf, process::ExitCode};
 
-use streamhub::{Application, init_logging, probe};
+use streamhub::{Application, Telemetry, init_logging, probe};
 use streamhub_conf::Config;
 
 const USAGE: &str = "usage: streamhub [-conf PATH] [-check-config] | -probe HOST:PORT
@@ -133,12 +133,15 @@ fn run_probe(addr: &str) -> ExitCode {
 
 fn serve(conf_path: PathBuf) -> anyhow::Result<()> {
     let config = Config::load(&conf_path, std::env::vars())?;
-    init_logging(&config.log)?;
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
         .block_on(async {
-            let app = Application::build(config).await?;
+            // Telemetry first: its tracer joins the log subscriber. The application flushes
+            // the exporters when it stops.
+            let telemetry = Telemetry::start(&config)?;
+            init_logging(&config.log, telemetry.tracer())?;
+            let app = Application::build_with(config, telemetry).await?;
             app.run(shutdown_signal()).await
         })
 }

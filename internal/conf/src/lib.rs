@@ -17,6 +17,7 @@ mod logs;
 mod market;
 mod model;
 mod sensors;
+mod telemetry;
 
 pub use batch::BatchConf;
 pub use chat::ChatConf;
@@ -27,3 +28,4 @@ pub use load::{ConfError, ENV_PREFIX};
 pub use market::MarketConf;
 pub use model::*;
 pub use sensors::SensorsConf;
+pub use telemetry::{MetricsConf, OtlpConf, TelemetryConf};

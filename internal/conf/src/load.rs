@@ -195,6 +195,7 @@ impl Config {
         }
         self.chat.validate()?;
         self.game.validate()?;
+        self.telemetry.validate()?;
         Ok(())
     }
 }

@@ -22,6 +22,7 @@ pub struct Config {
     pub logs: LogsConf,
     pub chat: ChatConf,
     pub game: GameConf,
+    pub telemetry: crate::TelemetryConf,
 }
 
 /// `server`: how the process listens.
@@ -29,6 +30,7 @@ pub struct Config {
 #[serde(default, deny_unknown_fields)]
 pub struct ServerConf {
     pub grpc: GrpcConf,
+    pub metrics: crate::MetricsConf,
 }
 
 /// `server.grpc`: the gRPC listener and its HTTP/2 limits.

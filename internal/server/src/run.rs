@@ -27,7 +27,11 @@ use tonic::{
 };
 use tonic_health::pb::{health_check_response::ServingStatus, health_server::HealthServer};
 
-use crate::{HealthService, call::CallLayer};
+use crate::{
+    HealthService,
+    call::CallLayer,
+    telemetry::{MethodLabels, RpcTelemetry},
+};
 
 /// The handlers the server routes to, built by the binary from data and biz.
 #[derive(Debug)]
@@ -36,6 +40,8 @@ pub struct Services {
     pub streaming: StreamingService,
     /// The seeds' other services (issue 9); `None` when `compat.enabled` is false.
     pub compat: Option<CompatServices>,
+    /// What every call records besides its log line (nothing by default).
+    pub telemetry: RpcTelemetry,
 }
 
 impl Services {
@@ -44,7 +50,15 @@ impl Services {
         Self {
             streaming,
             compat: None,
+            telemetry: RpcTelemetry::default(),
         }
+    }
+
+    /// Records call metrics and spans as `telemetry` says.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: RpcTelemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Also serves the seeds' other services.
@@ -120,11 +134,12 @@ pub async fn run(
             )
     };
 
+    let methods = method_labels(&descriptors)?;
     let router = Server::builder()
         .max_concurrent_streams(conf.max_concurrent_streams)
         .http2_keepalive_interval(Some(conf.keepalive_interval))
         .http2_keepalive_timeout(Some(conf.keepalive_timeout))
-        .layer(CallLayer::new(stopping.clone()))
+        .layer(CallLayer::new(stopping.clone()).with_telemetry(services.telemetry, methods))
         .add_service(HealthServer::new(health.clone()))
         .add_service(reflection().build_v1()?)
         .add_service(reflection().build_v1alpha()?)
@@ -222,6 +237,19 @@ impl CompatRoutes {
             ),
         }
     }
+}
+
+/// Metric labels for every served method: streamhub's, health's and reflection's.
+fn method_labels(served: &prost_types::FileDescriptorSet) -> Result<MethodLabels, ServerError> {
+    let mut sets = vec![served.clone()];
+    for encoded in [
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ] {
+        sets.push(prost_types::FileDescriptorSet::decode(encoded)?);
+    }
+    Ok(MethodLabels::new(&sets))
 }
 
 /// streamhub's descriptor set, without the compat packages unless they are served.

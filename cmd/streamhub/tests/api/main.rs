@@ -15,4 +15,5 @@ mod market;
 mod reflection;
 mod sensors;
 mod shutdown;
+mod telemetry;
 mod unimplemented;
