@@ -2,7 +2,8 @@
 //! `server.metrics.addr`.
 //!
 //! - Traces: with `telemetry.otlp.endpoint` set, a tracer provider exports spans over
-//!   OTLP/gRPC (batched, sampled parent-first then by `sampling_ratio`); [`Telemetry::tracer`]
+//!   OTLP/gRPC (batched every `export_interval`, sampled parent-first then by
+//!   `sampling_ratio`); [`Telemetry::tracer`]
 //!   feeds the `tracing` layer that turns the RPC and database spans into OpenTelemetry spans.
 //! - Metrics: with the endpoint set and/or `server.metrics.addr` set, a meter provider with a
 //!   periodic OTLP reader and/or a scrape reader for `/metrics`. [`Telemetry::register_domain`]
@@ -21,7 +22,7 @@ use opentelemetry_otlp::WithExportConfig as _;
 use opentelemetry_sdk::{
     Resource,
     metrics::{PeriodicReader, SdkMeterProvider},
-    trace::{Sampler, SdkTracer, SdkTracerProvider},
+    trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
 };
 use streamhub_biz::{
     TransferStats, chat::RoomHub, compat::ChatHub, edit::EditHub, game::GameHub, logs::LogHub,
@@ -95,7 +96,15 @@ impl Telemetry {
                     .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
                         otlp.sampling_ratio,
                     ))))
-                    .with_batch_exporter(exporter)
+                    .with_span_processor(
+                        BatchSpanProcessor::builder(exporter)
+                            .with_batch_config(
+                                BatchConfigBuilder::default()
+                                    .with_scheduled_delay(otlp.export_interval)
+                                    .build(),
+                            )
+                            .build(),
+                    )
                     .build(),
             );
         }

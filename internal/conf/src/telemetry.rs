@@ -41,7 +41,8 @@ pub struct OtlpConf {
     /// The collector's OTLP/gRPC address, `http://HOST:4317`; empty (the default) exports
     /// nothing.
     pub endpoint: String,
-    /// How often metrics are pushed to the collector.
+    /// How often metrics, and the spans finished since the last push, are sent to the
+    /// collector.
     #[serde(deserialize_with = "crate::duration::deserialize")]
     pub export_interval: Duration,
     /// Fraction of traces started here that are recorded, 0.0 to 1.0. A call that arrives with

@@ -232,6 +232,14 @@ impl http_body::Body for CallBody {
         if *this.finished {
             return Poll::Ready(None);
         }
+        // What runs while the body is polled (a server stream reading the database) belongs
+        // to the call's span.
+        let span = this
+            .record
+            .observed
+            .as_ref()
+            .and_then(|observed| observed.span.clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         if let Some(deadline) = this.deadline.as_pin_mut()
             && deadline.poll(cx).is_ready()
         {

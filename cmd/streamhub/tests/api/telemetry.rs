@@ -19,7 +19,7 @@ use opentelemetry_proto::tonic::{
     trace::v1::Span,
 };
 use streamhub::{Application, Telemetry};
-use streamhub_api::streaming::{ChatMessage, LogEntry};
+use streamhub_api::streaming::{ChatMessage, LogEntry, LogRequest};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{TcpListener, TcpStream},
@@ -388,14 +388,32 @@ async fn otlp_receives_rpc_spans_with_the_callers_trace_and_the_metrics() {
         .expect("PushLogs")
         .into_inner();
     assert_eq!(pushed.accepted, 1);
-    // Stopping flushes the exporters: everything recorded so far is sent now.
-    app.stop().await;
+    let reading_trace = "0af7651916cd43dd8448eb211c80319c";
+    let mut reading = Request::new(LogRequest::default());
+    reading.metadata_mut().insert(
+        "traceparent",
+        format!("00-{reading_trace}-b7ad6b7169203331-01")
+            .parse()
+            .expect("valid metadata"),
+    );
+    let mut stored = app
+        .streaming()
+        .stream_logs(reading)
+        .await
+        .expect("StreamLogs")
+        .into_inner();
+    while within("the stored entries", stored.message())
+        .await
+        .expect("StreamLogs streams")
+        .is_some()
+    {}
 
     let mut received: Vec<Span> = Vec::new();
     let wanted = [
         "grpc.health.v1.Health/Check",
         "streaming.StreamingService/PushLogs",
         "db.logs.append",
+        "db.logs.page",
     ];
     let collected = tokio::time::timeout(WAIT, async {
         while !wanted
@@ -416,6 +434,8 @@ async fn otlp_receives_rpc_spans_with_the_callers_trace_and_the_metrics() {
         collected.is_ok(),
         "timed out after {WAIT:?} waiting for {wanted:?}; received {names:?}"
     );
+    // Stopping flushes the exporters; the metrics below arrive either way.
+    app.stop().await;
     let check = received
         .iter()
         .find(|span| span.name == "grpc.health.v1.Health/Check")
@@ -470,6 +490,12 @@ async fn otlp_receives_rpc_spans_with_the_callers_trace_and_the_metrics() {
         Some(&Value::StringValue("sqlite".to_owned()))
     );
     assert_eq!(attribute(append, "entries"), Some(&Value::IntValue(1)));
+    // A server stream reads the store while its response is sent: inside the call's trace.
+    let page = received
+        .iter()
+        .find(|span| span.name == "db.logs.page")
+        .expect("a page read");
+    assert_eq!(hex(&page.trace_id), reading_trace, "{page:?}");
 
     let mut names = Vec::new();
     within("the call metrics", async {
