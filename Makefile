@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= configs
 
-.PHONY: run build test fmt-check clippy unit bench fmt clean
+.PHONY: run build test fmt-check clippy unit deploy-check bench fmt clean
 
 ## run: build and start the server on 0.0.0.0:9000 (data under ./data)
 run:
@@ -12,8 +12,8 @@ run:
 build:
 	$(CARGO) build --release --workspace
 
-## test: every check CI runs: format, clippy with warnings as errors, all tests
-test: fmt-check clippy unit
+## test: every check CI runs: format, clippy with warnings as errors, all tests, deploy files
+test: fmt-check clippy unit deploy-check
 
 fmt-check:
 	$(CARGO) fmt --all -- --check
@@ -23,6 +23,21 @@ clippy:
 
 unit:
 	$(CARGO) test --workspace
+
+## deploy-check: lint and validate deploy/ offline (tools from PyPI into .tools/, pinned)
+TOOLS ?= .tools
+PYTHON ?= python3
+STREAMHUB_BIN ?= target/debug/streamhub
+
+$(TOOLS)/installed: deploy/requirements.txt
+	rm -rf $(TOOLS)
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check -r deploy/requirements.txt
+	touch $@
+
+deploy-check: $(TOOLS)/installed
+	$(CARGO) build --bin streamhub
+	$(TOOLS)/bin/python deploy/check.py --binary $(STREAMHUB_BIN) --tools $(TOOLS)/bin
 
 ## bench: the benchmarks (release build); each prints its figures
 bench:

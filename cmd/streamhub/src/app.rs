@@ -2,8 +2,11 @@
 
 use std::{future::Future, net::SocketAddr, sync::Arc};
 
+use crate::telemetry::{DomainHubs, Telemetry};
+
 use anyhow::Context as _;
 use streamhub_biz::{
+    TransferStats,
     batch::BatchLimits,
     chat::{ChatLimits, RoomHub},
     compat::ChatHub,
@@ -39,15 +42,34 @@ pub struct Application {
     stopping: CancellationToken,
     /// Background tasks of the hubs and repositories; they end when `stopping` fires.
     tasks: TaskTracker,
+    /// The `/metrics` listener, when `server.metrics.addr` is set.
+    metrics_listener: Option<TcpListener>,
+    telemetry: Telemetry,
 }
 
 impl Application {
-    /// Binds `server.grpc.addr`, opens the data layer and builds every service.
+    /// Binds `server.grpc.addr`, opens the data layer and builds every service, with the
+    /// telemetry `config` asks for. Must run inside a Tokio runtime.
     pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let telemetry = Telemetry::start(&config)?;
+        Self::build_with(config, telemetry).await
+    }
+
+    /// Like [`Application::build`], with telemetry the caller started (the binary starts it
+    /// first so that its tracer can join the log subscriber).
+    pub async fn build_with(config: Config, telemetry: Telemetry) -> anyhow::Result<Self> {
         let addr = config.server.grpc.addr;
         let listener = TcpListener::bind(addr)
             .await
             .with_context(|| format!("server.grpc.addr: cannot listen on {addr}"))?;
+        let metrics_listener = match config.server.metrics.addr {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("server.metrics.addr: cannot listen on {addr}"))?,
+            ),
+            None => None,
+        };
         let data = Data::open(&config.data).await?;
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
         let stopping = CancellationToken::new();
@@ -83,6 +105,7 @@ impl Application {
                 .await?;
         tracing::info!(?recovered, "file store opened");
         let storage = &config.data.storage;
+        let transfers = TransferStats::default();
         let files = FileHub::new(
             Arc::new(file_store),
             FileLimits {
@@ -97,6 +120,7 @@ impl Application {
             },
             tasks.clone(),
             stopping.clone(),
+            transfers.clone(),
         );
         tasks.spawn(
             files
@@ -123,10 +147,23 @@ impl Application {
             games,
             files,
         };
-        let mut services = Services::new(StreamingService::new(stopping.clone(), domain));
-        if config.compat.enabled {
+        let compat_chat = config
+            .compat
+            .enabled
+            .then(|| ChatHub::new(config.compat.chat_queue));
+        telemetry.register_domain(DomainHubs {
+            rooms: &domain.rooms,
+            games: &domain.games,
+            edits: &domain.edits,
+            logs: &domain.logs,
+            compat_chat: compat_chat.as_ref(),
+            transfers: &transfers,
+        });
+        let mut services = Services::new(StreamingService::new(stopping.clone(), domain))
+            .with_telemetry(telemetry.rpc());
+        if let Some(chat) = compat_chat {
             services = services.with_compat(CompatServices::new(
-                ChatHub::new(config.compat.chat_queue),
+                chat,
                 config.compat.pace,
                 config.server.grpc.max_encoding_message_size,
                 stopping.clone(),
@@ -139,6 +176,8 @@ impl Application {
             services,
             stopping,
             tasks,
+            metrics_listener,
+            telemetry,
         })
     }
 
@@ -147,9 +186,28 @@ impl Application {
         self.listener.local_addr()
     }
 
-    /// Serves until `shutdown` completes, shuts down gracefully and closes the database.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    /// The address of the `/metrics` endpoint, when `server.metrics.addr` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|listener| listener.local_addr().ok())
+    }
+
+    /// Serves until `shutdown` completes, shuts down gracefully, closes the database and
+    /// flushes the telemetry exporters.
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let grace = self.config.server.grpc.shutdown_grace;
+        if let (Some(listener), Some(scraper)) =
+            (self.metrics_listener.take(), self.telemetry.scraper())
+        {
+            let stopping = self.stopping.clone();
+            self.tasks.spawn(async move {
+                if let Err(err) = streamhub_server::serve_metrics(listener, scraper, stopping).await
+                {
+                    tracing::error!(%err, "the /metrics endpoint failed");
+                }
+            });
+        }
         let served = streamhub_server::run(
             self.listener,
             &self.config.server,
@@ -170,6 +228,7 @@ impl Application {
             tracing::warn!(?grace, "background tasks outlived the shutdown grace");
         }
         self.data.close().await;
+        self.telemetry.shutdown().await;
         served?;
         tracing::info!("stopped");
         Ok(())

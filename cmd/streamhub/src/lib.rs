@@ -4,6 +4,9 @@
 
 mod app;
 mod logging;
+pub mod probe;
+mod telemetry;
 
 pub use app::Application;
-pub use logging::init_logging;
+pub use logging::{init_logging, trace_export_layer};
+pub use telemetry::Telemetry;

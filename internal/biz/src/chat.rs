@@ -104,6 +104,21 @@ pub trait RoomBus: fmt::Debug + Send + Sync + 'static {
     /// Removes `member` and announces its leave; closes the room when it was the last one.
     /// Removing a member that is already gone does nothing.
     fn unsubscribe(&self, room_id: &str, member: MemberId);
+
+    /// What the bus holds now, for metrics. Called on every scrape: must be cheap and must
+    /// not wait on a room for long.
+    fn stats(&self) -> RoomStats;
+}
+
+/// A snapshot of the rooms, for metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoomStats {
+    /// Rooms open now.
+    pub rooms: usize,
+    /// Memberships (streams) in all rooms now.
+    pub members: usize,
+    /// Members cut off for reading too slowly since start.
+    pub slow_consumers_cut_off: u64,
 }
 
 /// What [`RoomBus::subscribe`] hands to a new member.
@@ -218,6 +233,11 @@ impl RoomHub {
             limits.max_message_bytes,
         )
         .with_message_rate(limits.max_messages_per_second)
+    }
+
+    /// Rooms, members and slow-consumer cut-offs, for metrics.
+    pub fn stats(&self) -> RoomStats {
+        self.bus.stats()
     }
 
     /// Checks a message text against the size limit, before anything is published.

@@ -298,6 +298,9 @@ pub trait SessionBus: fmt::Debug + Send + Sync + 'static {
     /// Removes the player and publishes the new state; closes the session when it was the
     /// last player. Removing a player that is gone does nothing.
     fn leave(&self, session_id: &str, player_id: &str);
+
+    /// Sessions open now, for metrics. Called on every scrape: must be cheap.
+    fn session_count(&self) -> usize;
 }
 
 /// The game sessions of the server: a cheap handle shared by every game stream.
@@ -316,6 +319,11 @@ impl GameHub {
     /// Sessions living in this process only.
     pub fn in_process(limits: GameLimits) -> Self {
         Self::new(Arc::new(InProcessSessions::new(limits)), limits.board)
+    }
+
+    /// Sessions open now, for metrics.
+    pub fn session_count(&self) -> usize {
+        self.bus.session_count()
     }
 
     /// Reads an action in its wire form against this hub's board; see [`Action::parse`].

@@ -17,6 +17,8 @@ pub mod logs;
 pub mod market;
 pub mod sensors;
 mod splitmix;
+mod transfer;
 
 pub use error::{Error, Result};
 pub use splitmix::SplitMix64;
+pub use transfer::TransferStats;

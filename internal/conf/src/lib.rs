@@ -18,6 +18,7 @@ mod logs;
 mod market;
 mod model;
 mod sensors;
+mod telemetry;
 
 pub use auth::AuthConf;
 pub use batch::BatchConf;
@@ -29,3 +30,4 @@ pub use load::{ConfError, ENV_PREFIX};
 pub use market::MarketConf;
 pub use model::*;
 pub use sensors::SensorsConf;
+pub use telemetry::{MetricsConf, OtlpConf, TelemetryConf};

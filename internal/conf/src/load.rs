@@ -237,6 +237,7 @@ impl Config {
         }
         self.chat.validate()?;
         self.game.validate()?;
+        self.telemetry.validate()?;
         Ok(())
     }
 }

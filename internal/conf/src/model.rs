@@ -23,6 +23,7 @@ pub struct Config {
     pub chat: ChatConf,
     pub game: GameConf,
     pub auth: crate::AuthConf,
+    pub telemetry: crate::TelemetryConf,
 }
 
 /// `server`: how the process listens.
@@ -31,6 +32,7 @@ pub struct Config {
 pub struct ServerConf {
     pub grpc: GrpcConf,
     pub limits: ServerLimitsConf,
+    pub metrics: crate::MetricsConf,
 }
 
 /// `server.limits`: bounds the server enforces around every call.

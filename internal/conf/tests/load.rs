@@ -151,6 +151,26 @@ fn bad_values_are_rejected_naming_the_key() {
         ("chat:\n  max_rooms: 0\n", "chat.max_rooms"),
         ("game:\n  board_width: 0\n", "game.board_width"),
         ("game:\n  max_sessions: -3\n", "game.max_sessions"),
+        (
+            "server:\n  metrics:\n    addr: port-9090\n",
+            "server.metrics.addr",
+        ),
+        (
+            "telemetry:\n  service_name: ' '\n",
+            "telemetry.service_name",
+        ),
+        (
+            "telemetry:\n  otlp:\n    endpoint: localhost:4317\n",
+            "telemetry.otlp.endpoint",
+        ),
+        (
+            "telemetry:\n  otlp:\n    export_interval: 0s\n",
+            "telemetry.otlp.export_interval",
+        ),
+        (
+            "telemetry:\n  otlp:\n    sampling_ratio: 1.5\n",
+            "telemetry.otlp.sampling_ratio",
+        ),
     ];
     for (yaml, key) in cases {
         let file = write(dir.path(), "config.yaml", yaml);
@@ -179,4 +199,37 @@ fn unreadable_or_unparsable_files_are_named() {
     fs::create_dir(&empty_dir).expect("mkdir");
     let message = error_of(&empty_dir, no_env());
     assert!(message.contains("no *.yaml"), "{message}");
+}
+
+#[test]
+fn telemetry_is_off_by_default_and_set_by_file_or_environment() {
+    let defaults = Config::default();
+    assert_eq!(defaults.server.metrics.addr, None);
+    assert!(defaults.telemetry.otlp.endpoint.is_empty());
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let file = write(
+        dir.path(),
+        "config.yaml",
+        "server:\n  metrics:\n    addr: 127.0.0.1:9090\ntelemetry:\n  otlp:\n    sampling_ratio: 0.25\n",
+    );
+    let config = Config::load(
+        &file,
+        env(&[(
+            "STREAMHUB__TELEMETRY__OTLP__ENDPOINT",
+            "http://collector:4317",
+        )]),
+    )
+    .expect("loads");
+    assert_eq!(
+        config.server.metrics.addr.map(|addr| addr.to_string()),
+        Some("127.0.0.1:9090".to_owned())
+    );
+    assert_eq!(config.telemetry.otlp.endpoint, "http://collector:4317");
+    assert!((config.telemetry.otlp.sampling_ratio - 0.25).abs() < f64::EPSILON);
+
+    // An empty override turns the endpoint off again.
+    let config =
+        Config::load(&file, env(&[("STREAMHUB__SERVER__METRICS__ADDR", "")])).expect("loads");
+    assert_eq!(config.server.metrics.addr, None);
 }

@@ -10,11 +10,17 @@
 //! - Status messages are cut to [`MAX_STATUS_MESSAGE_BYTES`]: handlers quote the values they
 //!   refuse, and a huge value must not come back as a huge trailer.
 //! - One log line per finished call: method, status code, duration, peer.
+//! - When telemetry is on ([`RpcTelemetry`]): call metrics and a span per call, with the bytes
+//!   each call received and sent.
 
 use std::{
     future::Future,
     net::SocketAddr,
     pin::Pin,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
     task::{Context, Poll, ready},
     time::Duration,
 };
@@ -27,18 +33,44 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Code, Status, body::Body, transport::server::TcpConnectInfo};
 use tower_layer::Layer;
 use tower_service::Service;
+use tracing::Instrument as _;
 
-use crate::grpc_timeout;
+use crate::{
+    grpc_timeout,
+    telemetry::{FinishedCall, MethodLabels, RpcMetrics, RpcTelemetry, call_span, finish_span},
+};
 
 /// Installs [`CallService`] around the router.
 #[derive(Debug, Clone)]
 pub(crate) struct CallLayer {
     stopping: CancellationToken,
+    telemetry: Option<Arc<CallTelemetry>>,
+}
+
+/// Telemetry as the layer applies it: what to record, and the method labels to record with.
+#[derive(Debug)]
+struct CallTelemetry {
+    rpc: RpcTelemetry,
+    methods: MethodLabels,
 }
 
 impl CallLayer {
     pub(crate) fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+        Self {
+            stopping,
+            telemetry: None,
+        }
+    }
+
+    /// Records `telemetry` for every call, labelling methods with `methods`.
+    pub(crate) fn with_telemetry(mut self, telemetry: RpcTelemetry, methods: MethodLabels) -> Self {
+        self.telemetry = telemetry.is_on().then(|| {
+            Arc::new(CallTelemetry {
+                rpc: telemetry,
+                methods,
+            })
+        });
+        self
     }
 }
 
@@ -49,6 +81,7 @@ impl<S> Layer<S> for CallLayer {
         CallService {
             inner,
             stopping: self.stopping.clone(),
+            telemetry: self.telemetry.clone(),
         }
     }
 }
@@ -58,6 +91,7 @@ impl<S> Layer<S> for CallLayer {
 pub(crate) struct CallService<S> {
     inner: S,
     stopping: CancellationToken,
+    telemetry: Option<Arc<CallTelemetry>>,
 }
 
 /// tonic starts its own `grpc-timeout` timer just before ours and turns its expiry into
@@ -80,12 +114,32 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+    fn call(&mut self, mut request: http::Request<Body>) -> Self::Future {
         let peer = request
             .extensions()
             .get::<TcpConnectInfo>()
             .and_then(TcpConnectInfo::remote_addr);
         let mut record = CallRecord::new(request.uri().path().to_owned(), peer);
+        let mut span = None;
+        if let Some(telemetry) = &self.telemetry {
+            let method = telemetry.methods.of(request.uri().path());
+            if let Some(metrics) = &telemetry.rpc.metrics {
+                metrics.call_started(&method);
+            }
+            if telemetry.rpc.traces {
+                span = Some(call_span(&method, request.headers(), peer));
+            }
+            let received = Arc::new(AtomicU64::new(0));
+            let count = Arc::clone(&received);
+            request = request.map(|inner| Body::new(CountingBody { inner, count }));
+            record.observed = Some(Observed {
+                method,
+                metrics: telemetry.rpc.metrics.clone(),
+                span: span.clone(),
+                received,
+                sent: 0,
+            });
+        }
         let deadline = grpc_timeout::parse(request.headers())
             .map(|timeout| Instant::now() + timeout.saturating_sub(DEADLINE_LEAD));
 
@@ -98,7 +152,7 @@ where
         // The clone that was polled ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
-        Box::pin(async move {
+        let call = async move {
             let handler = inner.call(request);
             let response = match deadline {
                 None => handler.await?,
@@ -108,7 +162,13 @@ where
                 },
             };
             Ok(observe(response, record, deadline))
-        })
+        };
+        // The handler runs inside the call's span, so its own spans (database work) are
+        // children of it.
+        match span {
+            Some(span) => Box::pin(call.instrument(span)),
+            None => Box::pin(call),
+        }
     }
 }
 
@@ -206,6 +266,14 @@ impl http_body::Body for CallBody {
         if *this.finished {
             return Poll::Ready(None);
         }
+        // What runs while the body is polled (a server stream reading the database) belongs
+        // to the call's span.
+        let span = this
+            .record
+            .observed
+            .as_ref()
+            .and_then(|observed| observed.span.clone());
+        let _entered = span.as_ref().map(tracing::Span::enter);
         if let Some(deadline) = this.deadline.as_pin_mut()
             && deadline.poll(cx).is_ready()
         {
@@ -214,6 +282,7 @@ impl http_body::Body for CallBody {
             let mut trailers = HeaderMap::new();
             // A fixed, valid status always encodes; the error case cannot happen.
             let _ = Status::deadline_exceeded("deadline exceeded").add_header(&mut trailers);
+            this.record.finish();
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
         let frame = match ready!(this.inner.poll_frame(cx)) {
@@ -224,6 +293,7 @@ impl http_body::Body for CallBody {
             }
             None => {
                 *this.finished = true;
+                this.record.finish();
                 return Poll::Ready(None);
             }
         };
@@ -231,9 +301,17 @@ impl http_body::Body for CallBody {
             Ok(mut trailers) => {
                 *this.finished = true;
                 this.record.code = spec_status(&mut trailers);
+                this.record.finish();
                 Poll::Ready(Some(Ok(Frame::trailers(trailers))))
             }
-            Err(data) => Poll::Ready(Some(Ok(data))),
+            Err(data) => {
+                if let (Some(observed), Some(bytes)) =
+                    (this.record.observed.as_mut(), data.data_ref())
+                {
+                    observed.sent += bytes.len() as u64;
+                }
+                Poll::Ready(Some(Ok(data)))
+            }
         }
     }
 
@@ -246,13 +324,65 @@ impl http_body::Body for CallBody {
     }
 }
 
-/// One call's facts, logged once when the call is over (its body or future dropped).
+pin_project_lite::pin_project! {
+    /// A request body that counts the bytes the handler reads.
+    struct CountingBody {
+        #[pin]
+        inner: Body,
+        count: Arc<AtomicU64>,
+    }
+}
+
+impl http_body::Body for CountingBody {
+    type Data = Bytes;
+    type Error = Status;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Status>>> {
+        let this = self.project();
+        let frame = ready!(this.inner.poll_frame(cx));
+        if let Some(Ok(frame)) = &frame
+            && let Some(bytes) = frame.data_ref()
+        {
+            this.count.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+        }
+        Poll::Ready(frame)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// One call's facts, logged once when the call is over: when its final status goes out, or
+/// when its body or future is dropped before that.
 #[derive(Debug)]
 struct CallRecord {
     method: String,
     peer: Option<SocketAddr>,
     started: std::time::Instant,
     code: Option<Code>,
+    finished: bool,
+    /// Present when telemetry is on.
+    observed: Option<Observed>,
+}
+
+/// What telemetry needs of a call beyond the log line.
+#[derive(Debug)]
+struct Observed {
+    method: opentelemetry::KeyValue,
+    metrics: Option<RpcMetrics>,
+    span: Option<tracing::Span>,
+    /// Request body bytes, counted by the request's [`CountingBody`].
+    received: Arc<AtomicU64>,
+    /// Response body bytes.
+    sent: u64,
 }
 
 impl CallRecord {
@@ -262,14 +392,28 @@ impl CallRecord {
             peer,
             started: std::time::Instant::now(),
             code: None,
+            finished: false,
+            observed: None,
         }
     }
 }
 
 impl Drop for CallRecord {
     fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl CallRecord {
+    /// Logs the call and records its telemetry, once. The call's span ends here, with the
+    /// status, not whenever the transport gets round to dropping the body.
+    fn finish(&mut self) {
+        if std::mem::replace(&mut self.finished, true) {
+            return;
+        }
         // No status seen means the client went away before the server finished.
         let code = self.code.unwrap_or(Code::Cancelled);
+        let elapsed = self.started.elapsed();
         let peer = self
             .peer
             .map_or_else(|| "-".to_owned(), |peer| peer.to_string());
@@ -277,10 +421,25 @@ impl Drop for CallRecord {
             target: "streamhub::rpc",
             method = %self.method,
             code = ?code,
-            duration_ms = self.started.elapsed().as_secs_f64() * 1e3,
+            duration_ms = elapsed.as_secs_f64() * 1e3,
             peer = %peer,
             "rpc finished"
         );
+        if let Some(mut observed) = self.observed.take() {
+            let finished = FinishedCall {
+                method: &observed.method,
+                code,
+                seconds: elapsed.as_secs_f64(),
+                received: observed.received.load(Ordering::Relaxed),
+                sent: observed.sent,
+            };
+            if let Some(metrics) = &observed.metrics {
+                metrics.call_finished(&finished);
+            }
+            if let Some(span) = observed.span.take() {
+                finish_span(&span, &finished);
+            }
+        }
     }
 }
 

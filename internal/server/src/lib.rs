@@ -10,7 +10,11 @@ mod call;
 mod grpc_timeout;
 mod health;
 mod method_limit;
+mod prometheus;
 mod run;
+mod telemetry;
 
 pub use health::HealthService;
+pub use prometheus::{MetricsScraper, ScrapeReader, serve_metrics};
 pub use run::{ServerError, Services, run};
+pub use telemetry::{CODE_KEY, METHOD_KEY, RpcMetrics, RpcTelemetry, UNKNOWN_METHOD, code_name};

@@ -32,6 +32,7 @@ use crate::{
     auth::{AuthLayer, Tokens},
     call::CallLayer,
     method_limit::MethodLimitLayer,
+    telemetry::{MethodLabels, RpcTelemetry},
 };
 
 /// The handlers the server routes to, built by the binary from data and biz.
@@ -41,6 +42,8 @@ pub struct Services {
     pub streaming: StreamingService,
     /// The seeds' other services (issue 9); `None` when `compat.enabled` is false.
     pub compat: Option<CompatServices>,
+    /// What every call records besides its log line (nothing by default).
+    pub telemetry: RpcTelemetry,
 }
 
 impl Services {
@@ -49,7 +52,15 @@ impl Services {
         Self {
             streaming,
             compat: None,
+            telemetry: RpcTelemetry::default(),
         }
+    }
+
+    /// Records call metrics and spans as `telemetry` says.
+    #[must_use]
+    pub fn with_telemetry(mut self, telemetry: RpcTelemetry) -> Self {
+        self.telemetry = telemetry;
+        self
     }
 
     /// Also serves the seeds' other services.
@@ -130,6 +141,7 @@ pub async fn run(
             )
     };
 
+    let methods = method_labels(&descriptors)?;
     let mut builder = Server::builder();
     if conf.tls.enabled() {
         builder = builder.tls_config(tls_config(&conf.tls)?)?;
@@ -139,7 +151,7 @@ pub async fn run(
         .http2_keepalive_interval(Some(conf.keepalive_interval))
         .http2_keepalive_timeout(Some(conf.keepalive_timeout))
         // Outermost first: the call record sees every refusal of the layers inside it.
-        .layer(CallLayer::new(stopping.clone()))
+        .layer(CallLayer::new(stopping.clone()).with_telemetry(services.telemetry, methods))
         .layer(AuthLayer::new(Tokens::from_conf(auth)))
         .layer(MethodLimitLayer::new(server.limits.max_streams_per_method))
         .add_service(HealthServer::new(health.clone()))
@@ -258,6 +270,19 @@ impl CompatRoutes {
             ),
         }
     }
+}
+
+/// Metric labels for every served method: streamhub's, health's and reflection's.
+fn method_labels(served: &prost_types::FileDescriptorSet) -> Result<MethodLabels, ServerError> {
+    let mut sets = vec![served.clone()];
+    for encoded in [
+        tonic_health::pb::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1::FILE_DESCRIPTOR_SET,
+        tonic_reflection::pb::v1alpha::FILE_DESCRIPTOR_SET,
+    ] {
+        sets.push(prost_types::FileDescriptorSet::decode(encoded)?);
+    }
+    Ok(MethodLabels::new(&sets))
 }
 
 /// streamhub's descriptor set, without the compat packages unless they are served.

@@ -181,3 +181,57 @@ fn a_bad_config_stops_start_up_with_one_line_naming_the_key() {
     assert_eq!(output.status.code(), Some(1), "{stderr}");
     assert!(stderr.contains("missing.yaml"), "{stderr}");
 }
+
+/// Runs the binary with `args` off the test's runtime (an in-process server may be serving on
+/// it) and returns its exit code and output.
+async fn run_binary(args: &[&str]) -> (Option<i32>, String, String) {
+    let args: Vec<String> = args.iter().map(|arg| (*arg).to_owned()).collect();
+    let output = within(
+        "the binary to exit",
+        tokio::task::spawn_blocking(move || Command::new(BINARY).args(&args).output()),
+    )
+    .await
+    .expect("wait task")
+    .expect("run the binary");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn probe_exits_0_for_a_serving_server_and_1_when_nothing_answers() {
+    let app = crate::helpers::spawn_app().await;
+    let addr = app.addr.to_string();
+    let (code, stdout, stderr) = run_binary(&["-probe", &addr]).await;
+    assert_eq!(code, Some(0), "stdout {stdout} stderr {stderr}");
+    assert!(stdout.contains("SERVING"), "{stdout}");
+    app.stop().await;
+
+    // The stopped server's port is closed now.
+    let (code, _, stderr) = run_binary(&["-probe", &addr]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("cannot connect"), "{stderr}");
+
+    let (code, _, stderr) = run_binary(&["-probe", "not an address"]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("not an address"), "{stderr}");
+}
+
+#[tokio::test]
+async fn check_config_validates_without_starting_the_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    // A port in use would stop a real start; -check-config binds nothing, so it passes.
+    let good = write_config(dir.path(), "server:\n  grpc:\n    addr: 127.0.0.1:1\n");
+    let good = good.to_str().expect("UTF-8 path");
+    let (code, stdout, stderr) = run_binary(&["-conf", good, "-check-config"]).await;
+    assert_eq!(code, Some(0), "stdout {stdout} stderr {stderr}");
+    assert!(stdout.starts_with("config ok"), "{stdout}");
+
+    let bad = write_config(dir.path(), "server:\n  grpc:\n    shutdown_grace: soon\n");
+    let bad = bad.to_str().expect("UTF-8 path");
+    let (code, _, stderr) = run_binary(&["-check-config", "-conf", bad]).await;
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("server.grpc.shutdown_grace"), "{stderr}");
+}

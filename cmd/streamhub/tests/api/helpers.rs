@@ -19,6 +19,8 @@ pub(crate) struct TestApp {
     pub(crate) channel: Channel,
     /// Where the application listens, for tests that need a connection of their own.
     pub(crate) addr: SocketAddr,
+    /// Where `/metrics` is served, when the test configured `server.metrics.addr`.
+    pub(crate) metrics_addr: Option<SocketAddr>,
     /// Holds the database and file store; removed when the test ends.
     _data_dir: TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -42,6 +44,17 @@ pub(crate) async fn spawn_app_in(
     data_dir: TempDir,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
+    let config = test_config(&data_dir, configure);
+    let tls = config.server.grpc.tls.enabled();
+    let app = Application::build(config)
+        .await
+        .expect("build the application");
+    serve(app, data_dir, tls).await
+}
+
+/// The configuration of a test application whose data lives in `data_dir`, adjusted by
+/// `configure`.
+pub(crate) fn test_config(data_dir: &TempDir, configure: impl FnOnce(&mut Config)) -> Config {
     let mut config = Config::default();
     config.server.grpc.addr = "127.0.0.1:0".parse().expect("valid address");
     config.server.grpc.shutdown_grace = Duration::from_secs(5);
@@ -51,12 +64,14 @@ pub(crate) async fn spawn_app_in(
     );
     config.data.storage.root = data_dir.path().join("files");
     configure(&mut config);
-    let tls = config.server.grpc.tls.enabled();
+    config
+}
 
-    let app = Application::build(config)
-        .await
-        .expect("build the application");
+/// Runs a built application until the test stops it, and connects to it (lazily when it
+/// serves `tls`).
+pub(crate) async fn serve(app: Application, data_dir: TempDir, tls: bool) -> TestApp {
     let addr = app.local_addr().expect("listener address");
+    let metrics_addr = app.metrics_addr();
     let (shutdown, signal) = oneshot::channel::<()>();
     let serving = tokio::spawn(app.run(async {
         let _ = signal.await;
@@ -74,6 +89,7 @@ pub(crate) async fn spawn_app_in(
     TestApp {
         channel,
         addr,
+        metrics_addr,
         _data_dir: data_dir,
         shutdown: Some(shutdown),
         serving: Some(serving),

@@ -20,4 +20,5 @@ mod market;
 mod reflection;
 mod sensors;
 mod shutdown;
+mod telemetry;
 mod tls;

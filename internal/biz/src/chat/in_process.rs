@@ -16,7 +16,8 @@ use std::{
 };
 
 use super::{
-    ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, Offer, RoomBus, Subscription,
+    ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, Offer, RoomBus, RoomStats,
+    Subscription,
 };
 use crate::{Error, Result};
 
@@ -26,11 +27,14 @@ pub struct InProcessRooms {
     limits: ChatLimits,
     rooms: Mutex<HashMap<String, Arc<Mutex<Room>>>>,
     next_member: AtomicU64,
+    /// Members cut off as slow consumers, shared with every room.
+    cut_offs: Arc<AtomicU64>,
 }
 
 #[derive(Debug)]
 struct Room {
     id: String,
+    cut_offs: Arc<AtomicU64>,
     next_id: i64,
     history: VecDeque<Arc<ChatEvent>>,
     history_limit: usize,
@@ -55,6 +59,7 @@ impl InProcessRooms {
             limits,
             rooms: Mutex::new(HashMap::new()),
             next_member: AtomicU64::new(1),
+            cut_offs: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -75,7 +80,11 @@ impl RoomBus for InProcessRooms {
                         max: self.limits.max_rooms,
                     });
                 }
-                let room = Arc::new(Mutex::new(Room::new(room_id, self.limits.history)));
+                let room = Arc::new(Mutex::new(Room::new(
+                    room_id,
+                    self.limits.history,
+                    Arc::clone(&self.cut_offs),
+                )));
                 rooms.insert(room_id.to_owned(), Arc::clone(&room));
                 room
             }
@@ -134,12 +143,23 @@ impl RoomBus for InProcessRooms {
             rooms.remove(room_id);
         }
     }
+
+    fn stats(&self) -> RoomStats {
+        // Copy the handles out so no room lock is taken under the map lock.
+        let rooms: Vec<_> = lock(&self.rooms).values().cloned().collect();
+        RoomStats {
+            rooms: rooms.len(),
+            members: rooms.iter().map(|room| lock(room).members.len()).sum(),
+            slow_consumers_cut_off: self.cut_offs.load(Ordering::Relaxed),
+        }
+    }
 }
 
 impl Room {
-    fn new(id: &str, history_limit: usize) -> Self {
+    fn new(id: &str, history_limit: usize, cut_offs: Arc<AtomicU64>) -> Self {
         Self {
             id: id.to_owned(),
+            cut_offs,
             next_id: 1,
             history: VecDeque::new(),
             history_limit,
@@ -217,6 +237,7 @@ impl Room {
                     Offer::Queued => true,
                     Offer::Full => {
                         member.queue.cut_off();
+                        self.cut_offs.fetch_add(1, Ordering::Relaxed);
                         pending.push_back((member.user_id.clone(), ChatKind::Leave, String::new()));
                         false
                     }
@@ -383,6 +404,14 @@ mod tests {
         let mut fast = hub.join("r", "fast", 0).expect("join"); // slow: 1, 2
         fast.send("a".to_owned()).expect("send"); // slow: 1, 2, 3 (full)
         drain(&mut fast);
+        assert_eq!(
+            hub.stats(),
+            RoomStats {
+                rooms: 1,
+                members: 2,
+                slow_consumers_cut_off: 0
+            }
+        );
         fast.send("b".to_owned()).expect("send"); // slow is cut off
         assert_eq!(
             drain(&mut fast),
@@ -390,6 +419,14 @@ mod tests {
                 msg(4, ChatKind::Message, "fast", "b"),
                 msg(5, ChatKind::Leave, "slow", ""),
             ]
+        );
+        assert_eq!(
+            hub.stats(),
+            RoomStats {
+                rooms: 1,
+                members: 1,
+                slow_consumers_cut_off: 1
+            }
         );
     }
 

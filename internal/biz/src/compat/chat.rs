@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     sync::{
         Arc, Mutex, PoisonError,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
 };
@@ -54,6 +54,8 @@ struct Shared {
     /// Lines a member may have queued before it is cut off.
     capacity: usize,
     members: Mutex<Members>,
+    /// Members cut off as slow consumers since start.
+    cut_offs: AtomicU64,
 }
 
 #[derive(Debug, Default)]
@@ -75,6 +77,7 @@ impl ChatHub {
             shared: Arc::new(Shared {
                 capacity: capacity.max(1),
                 members: Mutex::new(Members::default()),
+                cut_offs: AtomicU64::new(0),
             }),
         }
     }
@@ -105,6 +108,11 @@ impl ChatHub {
     pub fn members(&self) -> usize {
         self.shared.lock().by_id.len()
     }
+
+    /// Members cut off for reading too slowly since start, for metrics.
+    pub fn slow_consumers_cut_off(&self) -> u64 {
+        self.shared.cut_offs.load(Ordering::Relaxed)
+    }
 }
 
 impl Shared {
@@ -123,6 +131,7 @@ impl Shared {
                     // Removing the mailbox drops its sender: the member's queue drains and
                     // then reports the cut-off.
                     mailbox.cut_off.store(true, Ordering::Release);
+                    self.cut_offs.fetch_add(1, Ordering::Relaxed);
                     false
                 }
                 Err(TrySendError::Closed(_)) => false,

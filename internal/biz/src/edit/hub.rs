@@ -95,6 +95,8 @@ struct ActorHandle {
 struct HubInner {
     actors: Mutex<HashMap<String, ActorHandle>>,
     next_generation: AtomicU64,
+    /// Subscribers cut off as slow consumers since start.
+    cut_offs: AtomicU64,
     repo: Arc<dyn DocumentRepo>,
     limits: EditLimits,
     stopping: CancellationToken,
@@ -125,6 +127,7 @@ impl EditHub {
             inner: Arc::new(HubInner {
                 actors: Mutex::new(HashMap::new()),
                 next_generation: AtomicU64::new(0),
+                cut_offs: AtomicU64::new(0),
                 repo,
                 limits,
                 stopping,
@@ -136,6 +139,11 @@ impl EditHub {
     /// Number of documents open now.
     pub fn open_documents(&self) -> usize {
         self.inner.actors().len()
+    }
+
+    /// Subscribers cut off for reading too slowly since start, for metrics.
+    pub fn slow_consumers_cut_off(&self) -> u64 {
+        self.inner.cut_offs.load(Ordering::Relaxed)
     }
 
     /// Subscribes `user_id` to `document_id` (creating the document if it does not exist).
@@ -540,6 +548,7 @@ impl Actor {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     subscriber.cut_off.store(true, Ordering::Release);
+                    self.inner.cut_offs.fetch_add(1, Ordering::Relaxed);
                     gone.push(id);
                 }
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),

@@ -22,7 +22,7 @@ use super::{
     Checksum, FileId, FileStore, ListedFile, StorePath, StoredFile, UploadChunk, UploadHeader,
     UploadId, UploadProgress, UploadSession,
 };
-use crate::{Error, Result};
+use crate::{Error, Result, TransferStats};
 
 /// ListFiles' page size when the request leaves it 0.
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
@@ -175,6 +175,8 @@ struct Inner {
     claims: Mutex<Claims>,
     tasks: TaskTracker,
     stopping: CancellationToken,
+    /// Bytes received and sent, for the metrics.
+    transfers: TransferStats,
 }
 
 /// Uploads being written right now.
@@ -217,12 +219,14 @@ impl Drop for Claim {
 }
 
 impl FileHub {
-    /// A hub over `store`. Upload tasks are spawned on `tasks` and end when `stopping` fires.
+    /// A hub over `store`. Upload tasks are spawned on `tasks` and end when `stopping` fires;
+    /// every byte received or sent is counted into `transfers`.
     pub fn new(
         store: Arc<dyn FileStore>,
         limits: FileLimits,
         tasks: TaskTracker,
         stopping: CancellationToken,
+        transfers: TransferStats,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -231,6 +235,7 @@ impl FileHub {
                 claims: Mutex::new(Claims::default()),
                 tasks,
                 stopping,
+                transfers,
             }),
         }
     }
@@ -293,34 +298,39 @@ impl FileHub {
                 sha256: file.sha256.clone(),
             }),
         };
-        let parts = stream::unfold(cursor, |mut cursor| async move {
-            // `end` is gone after the end part or an error: the stream is over.
-            cursor.end.as_ref()?;
-            match cursor.bytes.next().await {
-                Some(Ok(data)) => {
-                    let len = data.len() as u64;
-                    let part = DownloadPart::Data {
-                        number: cursor.number,
-                        offset: cursor.offset,
-                        data,
-                    };
-                    cursor.number += 1;
-                    cursor.offset += len;
-                    Some((Ok(part), cursor))
-                }
-                Some(Err(err)) => {
-                    cursor.end = None;
-                    Some((Err(err), cursor))
-                }
-                None => {
-                    let end = cursor.end.take()?;
-                    let part = DownloadPart::End {
-                        number: cursor.number,
-                        offset: cursor.offset,
-                        size: end.size,
-                        sha256: end.sha256,
-                    };
-                    Some((Ok(part), cursor))
+        let transfers = self.inner.transfers.clone();
+        let parts = stream::unfold(cursor, move |mut cursor| {
+            let transfers = transfers.clone();
+            async move {
+                // `end` is gone after the end part or an error: the stream is over.
+                cursor.end.as_ref()?;
+                match cursor.bytes.next().await {
+                    Some(Ok(data)) => {
+                        let len = data.len() as u64;
+                        transfers.downloaded_bytes(len);
+                        let part = DownloadPart::Data {
+                            number: cursor.number,
+                            offset: cursor.offset,
+                            data,
+                        };
+                        cursor.number += 1;
+                        cursor.offset += len;
+                        Some((Ok(part), cursor))
+                    }
+                    Some(Err(err)) => {
+                        cursor.end = None;
+                        Some((Err(err), cursor))
+                    }
+                    None => {
+                        let end = cursor.end.take()?;
+                        let part = DownloadPart::End {
+                            number: cursor.number,
+                            offset: cursor.offset,
+                            size: end.size,
+                            sha256: end.sha256,
+                        };
+                        Some((Ok(part), cursor))
+                    }
                 }
             }
         });
@@ -583,9 +593,11 @@ impl Inner {
                 if let Err(err) = progress.accept(&chunk) {
                     return Err((err.into(), Some(partial)));
                 }
+                let len = chunk.data.len() as u64;
                 if let Err(err) = partial.write(chunk.data).await {
                     return Err((err.into(), Some(partial)));
                 }
+                self.transfers.uploaded_bytes(len);
                 if session.upload_id.is_some() && progress.position() >= checkpoint_at {
                     checkpoint_at = progress.position() + self.limits.checkpoint_bytes;
                     let recorded = match partial.sync().await {

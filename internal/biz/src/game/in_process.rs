@@ -43,11 +43,6 @@ impl InProcessSessions {
             sessions: Mutex::new(HashMap::new()),
         }
     }
-
-    /// Sessions currently open.
-    pub fn session_count(&self) -> usize {
-        lock(&self.sessions).len()
-    }
 }
 
 impl SessionBus for InProcessSessions {
@@ -111,6 +106,10 @@ impl SessionBus for InProcessSessions {
         } else {
             session.commit(next);
         }
+    }
+
+    fn session_count(&self) -> usize {
+        lock(&self.sessions).len()
     }
 }
 

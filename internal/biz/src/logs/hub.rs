@@ -192,6 +192,12 @@ impl LogHub {
         }
     }
 
+    /// Streams following live entries now (StreamLogs with follow, GetDataStream,
+    /// BufferedStream), for metrics.
+    pub fn followers(&self) -> usize {
+        self.inner.live.receiver_count()
+    }
+
     fn subscribe(&self) -> broadcast::Receiver<Arc<LogEntry>> {
         self.inner.live.subscribe()
     }
