@@ -114,7 +114,7 @@ async fn main() -> ExitCode {
         Err(Failure::Server(status)) => {
             eprintln!(
                 "streamctl: {}: {}",
-                output::code_name(status.code()),
+                streamhub_api::code_name(status.code()),
                 status.message()
             );
             ExitCode::from(1)

@@ -15,7 +15,9 @@ use std::{future::Future, time::Duration};
 
 use tonic::{Code, Status, Streaming};
 
-use crate::{Failure, output::code_name};
+use streamhub_api::code_name;
+
+use crate::Failure;
 
 /// First pause after a lost connection.
 const FIRST_PAUSE: Duration = Duration::from_millis(100);

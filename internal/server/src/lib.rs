@@ -17,4 +17,4 @@ mod telemetry;
 pub use health::HealthService;
 pub use prometheus::{MetricsScraper, ScrapeReader, serve_metrics};
 pub use run::{ServerError, Services, run};
-pub use telemetry::{CODE_KEY, METHOD_KEY, RpcMetrics, RpcTelemetry, UNKNOWN_METHOD, code_name};
+pub use telemetry::{CODE_KEY, METHOD_KEY, RpcMetrics, RpcTelemetry, UNKNOWN_METHOD};

@@ -101,19 +101,10 @@ impl DownloadRequest {
             (false, true) => FileTarget::Id(FileId::parse("file_id", file_id)?),
             (true, false) => FileTarget::Path(StorePath::parse(file_path)?),
         };
-        let offset = u64::try_from(offset).map_err(|_| Error::InvalidFileField {
-            field: "offset",
-            reason: format!("must not be negative, got {offset}"),
-        })?;
-        let chunk_size = match usize::try_from(chunk_size) {
-            Err(_) => {
-                return Err(Error::InvalidFileField {
-                    field: "chunk_size",
-                    reason: format!("must not be negative, got {chunk_size}"),
-                });
-            }
-            Ok(0) => DEFAULT_CHUNK_SIZE,
-            Ok(size) => size.clamp(MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
+        let offset: u64 = non_negative("offset", offset)?;
+        let chunk_size = match non_negative("chunk_size", chunk_size)? {
+            0 => DEFAULT_CHUNK_SIZE,
+            size => usize::clamp(size, MIN_CHUNK_SIZE, MAX_CHUNK_SIZE),
         };
         Ok(Self {
             target,
@@ -342,15 +333,9 @@ impl FileHub {
 
     /// One page of files in commit order. `page_token` is empty for the first page.
     pub async fn list(&self, page_size: i32, page_token: &str) -> Result<FilePage> {
-        let limit = match u32::try_from(page_size) {
-            Err(_) => {
-                return Err(Error::InvalidFileField {
-                    field: "page_size",
-                    reason: format!("must not be negative, got {page_size}"),
-                });
-            }
-            Ok(0) => DEFAULT_PAGE_SIZE,
-            Ok(size) => size.min(MAX_PAGE_SIZE),
+        let limit = match non_negative("page_size", page_size)? {
+            0 => DEFAULT_PAGE_SIZE,
+            size => u32::min(size, MAX_PAGE_SIZE),
         };
         let after = if page_token.is_empty() {
             0
@@ -654,4 +639,16 @@ fn keeps_partial(error: &Error) -> bool {
             | Error::Storage(_)
             | Error::StorageFull
     )
+}
+
+/// `value` of request field `field` as an unsigned number; negative is `InvalidFileField`.
+fn non_negative<T, N>(field: &'static str, value: N) -> Result<T>
+where
+    T: TryFrom<N>,
+    N: Copy + std::fmt::Display,
+{
+    T::try_from(value).map_err(|_| Error::InvalidFileField {
+        field,
+        reason: format!("must not be negative, got {value}"),
+    })
 }
