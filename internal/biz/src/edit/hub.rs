@@ -175,6 +175,7 @@ impl EditHub {
                 updates: joined.updates,
                 cut_off: joined.cut_off,
                 stopping: self.inner.stopping.clone(),
+                tasks: self.inner.tasks.clone(),
             });
         }
         Err(Error::ShuttingDown)
@@ -239,6 +240,8 @@ pub struct EditSession {
     updates: mpsc::Receiver<Arc<DocumentUpdate>>,
     cut_off: Arc<AtomicBool>,
     stopping: CancellationToken,
+    /// Owns the task that delivers a leave the busy actor could not take at once.
+    tasks: TaskTracker,
 }
 
 impl EditSession {
@@ -296,7 +299,7 @@ impl Drop for EditSession {
             // The actor is busy: hand the leave to a task so presence is still updated.
             let commands = self.commands.clone();
             let stopping = self.stopping.clone();
-            tokio::spawn(async move {
+            self.tasks.spawn(async move {
                 tokio::select! {
                     _ = commands.send(leave) => {}
                     () = stopping.cancelled() => {}
