@@ -47,7 +47,9 @@ async fn main() {
         idle_client(&endpoint).await;
         return;
     }
-    let server = BenchServer::start(|_| {}).await;
+    // The idle part holds 10,000 Chat calls open at once; leave room above it.
+    let server =
+        BenchServer::start(|config| config.server.limits.max_streams_per_method = 20_000).await;
     let endpoint = server.endpoint.clone();
 
     one_busy_room(&endpoint).await;

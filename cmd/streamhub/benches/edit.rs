@@ -52,8 +52,12 @@ async fn main() {
         idle_client(&endpoint).await;
         return;
     }
-    let server =
-        BenchServer::start(|config| config.edit.max_open_documents = IDLE_DOCUMENTS + 1).await;
+    let server = BenchServer::start(|config| {
+        config.edit.max_open_documents = IDLE_DOCUMENTS + 1;
+        // The idle part holds one CollaborativeEdit call per document.
+        config.server.limits.max_streams_per_method = 2 * IDLE_DOCUMENTS;
+    })
+    .await;
     let endpoint = server.endpoint.clone();
 
     hot_document(&endpoint).await;

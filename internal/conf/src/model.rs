@@ -47,7 +47,7 @@ pub struct ServerLimitsConf {
 impl Default for ServerLimitsConf {
     fn default() -> Self {
         Self {
-            max_streams_per_method: 4096,
+            max_streams_per_method: 10_000,
         }
     }
 }
