@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod batch;
 pub mod chat;
+mod chore;
 pub mod compat;
 pub mod edit;
 mod error;
@@ -19,6 +20,7 @@ pub mod sensors;
 mod splitmix;
 mod transfer;
 
+pub use chore::run_every;
 pub use error::{Error, Result};
 pub use splitmix::SplitMix64;
 pub use transfer::TransferStats;

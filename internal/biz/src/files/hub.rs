@@ -379,22 +379,14 @@ impl FileHub {
     /// Removes expired resumable uploads every `interval` until `stopping` fires. Failures
     /// are logged and retried at the next run.
     pub async fn run_sweeper(self, interval: Duration, stopping: CancellationToken) {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stopping.cancelled() => return,
-                _ = ticks.tick() => {}
+        crate::run_every(interval, &stopping, || async {
+            match self.sweep(SystemTime::now()).await {
+                Ok(0) => {}
+                Ok(count) => tracing::info!(count, "removed expired uploads"),
+                Err(err) => tracing::warn!(%err, "sweeping expired uploads failed"),
             }
-            tokio::select! {
-                () = stopping.cancelled() => return,
-                swept = self.sweep(SystemTime::now()) => match swept {
-                    Ok(0) => {}
-                    Ok(count) => tracing::info!(count, "removed expired uploads"),
-                    Err(err) => tracing::warn!(%err, "sweeping expired uploads failed"),
-                },
-            }
-        }
+        })
+        .await;
     }
 
     /// Removes the sessions expired at `now` that no stream is writing; returns how many.

@@ -162,18 +162,7 @@ impl LogHub {
     /// Deletes what `policy` says every `policy.interval` (first run at once) until `stopping`
     /// fires. Failures are logged and retried at the next run.
     pub async fn run_retention(self, policy: RetentionPolicy, stopping: CancellationToken) {
-        let mut ticks = tokio::time::interval(policy.interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tokio::select! {
-                () = stopping.cancelled() => return,
-                _ = ticks.tick() => {}
-            }
-            tokio::select! {
-                () = stopping.cancelled() => return,
-                () = self.enforce(policy) => {}
-            }
-        }
+        crate::run_every(policy.interval, &stopping, || self.enforce(policy)).await;
     }
 
     async fn enforce(&self, policy: RetentionPolicy) {
