@@ -23,8 +23,23 @@ pub(crate) fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     path
 }
 
+/// Starts the binary on `config`, with `envs` set, and returns it once it listens.
+pub(crate) fn start_binary(config: &Path, envs: &[(&str, &str)]) -> (Child, SocketAddr) {
+    let mut child = Command::new(BINARY)
+        .arg("-conf")
+        .arg(config)
+        .envs(envs.iter().copied())
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start the binary");
+    let addr = listening_addr(&mut child);
+    (child, addr)
+}
+
 /// Reads the child's log until `listening on ADDR` and returns ADDR.
-pub(crate) fn listening_addr(child: &mut Child) -> SocketAddr {
+fn listening_addr(child: &mut Child) -> SocketAddr {
     let stdout = child.stdout.take().expect("stdout is piped");
     let (found, receive) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -77,16 +92,8 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
             files = data.join("files").display(),
         ),
     );
-    let mut child = Command::new(BINARY)
-        .arg("-conf")
-        .arg(&config)
-        .env("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:0")
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the binary");
-    let addr = listening_addr(&mut child);
+    let (mut child, addr) =
+        start_binary(&config, &[("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:0")]);
     assert!(
         addr.ip().is_loopback() && addr.port() != 0,
         "listening on {addr}"

@@ -6,7 +6,7 @@ use std::{
     collections::BTreeMap,
     net::SocketAddr,
     path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    process::Child,
     sync::{Arc, Mutex},
 };
 
@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    binary::{BINARY, listening_addr, write_config},
+    binary::{start_binary, write_config},
     helpers::within,
 };
 
@@ -41,15 +41,7 @@ impl Server {
                 files = data.join("files").display(),
             ),
         );
-        let mut child = Command::new(BINARY)
-            .arg("-conf")
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the binary");
-        let addr = listening_addr(&mut child);
+        let (child, addr) = start_binary(&config, &[]);
         Self { child, addr }
     }
 

@@ -5,7 +5,6 @@
 use std::{
     net::{Shutdown, SocketAddr, TcpStream},
     path::{Path, PathBuf},
-    process::{Command, Stdio},
     time::Duration,
 };
 
@@ -23,7 +22,7 @@ use tonic::{
 };
 
 use crate::{
-    binary::{BINARY, listening_addr, write_config},
+    binary::{start_binary, write_config},
     helpers::{TestApp, WAIT, spawn_app, spawn_app_in, spawn_app_with, within},
 };
 
@@ -201,6 +200,18 @@ async fn until<F: std::future::Future<Output = bool>>(
         while !condition().await {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+    })
+    .await;
+}
+
+/// Waits until the one partial upload under `root` holds `sent` bytes: the server wrote
+/// everything the test sent.
+async fn until_partial_holds(root: &std::path::Path, sent: usize) {
+    until("the partial file to hold what was sent", || async {
+        files_under(root)
+            .first()
+            .and_then(|file| std::fs::metadata(root.join(file)).ok())
+            .is_some_and(|meta| meta.len() == sent as u64)
     })
     .await;
 }
@@ -469,16 +480,7 @@ async fn an_upload_resumes_after_a_broken_stream() {
         sender.send(chunk).await.expect("queue");
     }
     // Once the server wrote all of it, the stream breaks.
-    until("the partial file to hold what was sent", || {
-        let root = root.clone();
-        async move {
-            files_under(&root)
-                .first()
-                .and_then(|file| std::fs::metadata(root.join(file)).ok())
-                .is_some_and(|meta| meta.len() == sent as u64)
-        }
-    })
-    .await;
+    until_partial_holds(&root, sent).await;
     connection
         .shutdown(Shutdown::Both)
         .expect("cut the connection");
@@ -919,18 +921,7 @@ async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
             files = root.display(),
         ),
     );
-    let start = || {
-        let mut child = Command::new(BINARY)
-            .arg("-conf")
-            .arg(&config)
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start the binary");
-        let addr = listening_addr(&mut child);
-        (child, addr)
-    };
+    let start = || start_binary(&config, &[]);
     let (mut child, addr) = start();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
         .expect("endpoint")
@@ -996,16 +987,7 @@ async fn a_shutdown_keeps_a_resumable_upload_for_the_next_start() {
     for chunk in chunks {
         sender.send(chunk).await.expect("queue");
     }
-    until("the partial file to hold what was sent", || {
-        let root = root.clone();
-        async move {
-            files_under(&root)
-                .first()
-                .and_then(|file| std::fs::metadata(root.join(file)).ok())
-                .is_some_and(|meta| meta.len() == sent as u64)
-        }
-    })
-    .await;
+    until_partial_holds(&root, sent).await;
     let stopped = tokio::spawn(app.stop());
     let status = within("the upload to end", call)
         .await
