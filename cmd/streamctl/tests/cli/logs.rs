@@ -1,7 +1,9 @@
 //! `streamctl push-logs` and `streamctl logs`, including `--follow`.
 
+use std::time::Duration;
+
 use crate::{
-    server::{spawn_app, spawn_app_in},
+    server::{spawn_app, spawn_app_in, spawn_app_with},
     streamctl::{Session, run},
 };
 
@@ -15,7 +17,12 @@ plain line one
 
 #[tokio::test]
 async fn pushed_lines_come_back_filtered_tailed_and_formatted() {
-    let app = spawn_app().await;
+    // INPUT carries a fixed timestamp from long ago; under the default 7-day retention the
+    // retention task's first run (which races with the push) could delete that entry.
+    let app = spawn_app_with(|config| {
+        config.logs.retention = Duration::from_secs(100 * 365 * 24 * 60 * 60);
+    })
+    .await;
     let pushed = run(
         &app.url(),
         &["--json", "push-logs", "--service", "cli"],
