@@ -141,32 +141,35 @@ fn serve(conf_path: PathBuf) -> anyhow::Result<()> {
             // the exporters when it stops.
             let telemetry = Telemetry::start(&config)?;
             init_logging(&config.log, telemetry.tracer())?;
+            let shutdown = shutdown_signal()?;
             let app = Application::build_with(config, telemetry).await?;
-            app.run(shutdown_signal()).await
+            app.run(shutdown).await
         })
 }
 
-/// Completes on the first SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Listens for SIGTERM and SIGINT at once and completes on the first one. Called before the
+/// server binds: a signal that arrives once the log says `listening on` must start the graceful
+/// shutdown. (Registering on first poll left a window in which SIGTERM killed the process.)
+fn shutdown_signal() -> anyhow::Result<impl Future<Output = ()>> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
+        use anyhow::Context as _;
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut terminate = signal(SignalKind::terminate()).context("listen for SIGTERM")?;
+        let mut interrupt = signal(SignalKind::interrupt()).context("listen for SIGINT")?;
+        Ok(async move {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-            Err(err) => {
-                tracing::warn!(%err, "cannot listen for SIGTERM; only SIGINT stops the server");
-                let _ = interrupt.await;
-            }
-        }
+            tracing::info!("shutdown signal received");
+        })
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        Ok(async {
+            let _ = tokio::signal::ctrl_c().await;
+            tracing::info!("shutdown signal received");
+        })
     }
-    tracing::info!("shutdown signal received");
 }

@@ -147,6 +147,38 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
     assert!(status.success(), "exit status {status}");
 }
 
+/// A SIGTERM as soon as the log says `listening on` starts the graceful shutdown (exit 0)
+/// instead of killing the process: the signal handlers are installed before the server binds.
+/// Several rounds, because the window this guards against was a narrow race.
+#[test]
+fn sigterm_right_after_listening_is_a_graceful_stop() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("data");
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "server:\n  grpc:\n    addr: 127.0.0.1:0\n\
+             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+            db = data.join("streamhub.db").display(),
+            files = data.join("files").display(),
+        ),
+    );
+    for round in 0..8 {
+        let (mut child, _) = start_binary(&config, &[]);
+        let killed = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status()
+            .expect("run kill");
+        assert!(killed.success(), "kill -TERM succeeded");
+        let status = wait_for_exit(&mut child);
+        assert!(
+            status.success(),
+            "round {round}: exit status {status} (a signal-killed server has none)"
+        );
+    }
+}
+
 #[test]
 fn a_bad_config_stops_start_up_with_one_line_naming_the_key() {
     let dir = tempfile::tempdir().expect("temp dir");
