@@ -1,4 +1,5 @@
-//! Where and how to reach the server: `--addr`, `--token`, `--tls-ca`, `--timeout`.
+//! Where and how to reach the server: `--addr`, `--token`, `--tls-ca` (with `--tls-cert` and
+//! `--tls-key` for mutual TLS), `--timeout`.
 //!
 //! Every call goes through [`CallMetadata`], an interceptor that adds the bearer token and the
 //! deadline, so no subcommand can forget them. A connection is made per command (and anew on
@@ -11,7 +12,7 @@ use tonic::{
     Request, Status,
     metadata::{Ascii, MetadataValue},
     service::{Interceptor, interceptor::InterceptedService},
-    transport::{Certificate, Channel, ClientTlsConfig, Endpoint},
+    transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity},
 };
 use tonic_health::pb::health_client::HealthClient;
 
@@ -34,6 +35,13 @@ pub(crate) struct ConnectArgs {
     /// PEM file of the CA that signed the server's certificate.
     #[arg(long, global = true, value_name = "PEM")]
     tls_ca: Option<PathBuf>,
+    /// PEM file of this client's certificate, for a server that requires mutual TLS (needs
+    /// --tls-key and --tls-ca).
+    #[arg(long, global = true, value_name = "PEM", requires_all = ["tls_key", "tls_ca"])]
+    tls_cert: Option<PathBuf>,
+    /// PEM file of the private key of --tls-cert.
+    #[arg(long, global = true, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Deadline of connecting and of each call (`5s`, `500ms`); a follower's whole stream is
     /// one call.
     #[arg(long, global = true, value_parser = humantime::parse_duration)]
@@ -56,14 +64,22 @@ impl ConnectArgs {
             .split_once("://")
             .unwrap_or(("http", self.addr.as_str()));
         let tls = match (&self.tls_ca, scheme) {
-            (Some(ca), _) => Some(
-                std::fs::read(ca)
-                    .map(|pem| ClientTlsConfig::new().ca_certificate(Certificate::from_pem(pem)))
-                    .map_err(|err| Failure::Usage(format!("--tls-ca {}: {err}", ca.display())))?,
-            ),
+            (Some(ca), _) => {
+                let tls = ClientTlsConfig::new()
+                    .ca_certificate(Certificate::from_pem(read_pem("--tls-ca", ca)?));
+                Some(match (&self.tls_cert, &self.tls_key) {
+                    (Some(cert), Some(key)) => tls.identity(Identity::from_pem(
+                        read_pem("--tls-cert", cert)?,
+                        read_pem("--tls-key", key)?,
+                    )),
+                    // clap makes the two flags come together.
+                    _ => tls,
+                })
+            }
             (None, "https") => {
                 return Err(Failure::Usage(format!(
-                    "--addr {}: an https:// address needs --tls-ca PEM (the CA that signed the                      server's certificate)",
+                    "--addr {}: an https:// address needs --tls-ca PEM (the CA that signed the \
+                     server's certificate)",
                     self.addr
                 )));
             }
@@ -75,7 +91,7 @@ impl ConnectArgs {
         if let Some(tls) = tls {
             endpoint = endpoint
                 .tls_config(tls)
-                .map_err(|err| Failure::Usage(format!("--tls-ca: {}", causes(&err))))?;
+                .map_err(|err| Failure::Usage(format!("TLS settings: {}", causes(&err))))?;
         }
         if let Some(timeout) = self.timeout {
             endpoint = endpoint.connect_timeout(timeout);
@@ -100,6 +116,11 @@ impl ConnectArgs {
             },
         })
     }
+}
+
+/// The contents of the PEM file that `flag` names; a file that cannot be read is a usage error.
+fn read_pem(flag: &str, path: &std::path::Path) -> Result<Vec<u8>, Failure> {
+    std::fs::read(path).map_err(|err| Failure::Usage(format!("{flag} {}: {err}", path.display())))
 }
 
 /// A checked server address plus what every call carries.
@@ -138,11 +159,17 @@ impl Connection {
 
 /// `error: cause: root cause`, since tonic's transport error alone says only "transport error".
 fn causes(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
+    with_causes(err.to_string(), err.source())
+}
+
+/// `text` followed by each cause in `source`'s chain (a cause that repeats the words before
+/// it is left out: hyper and tonic wrap some errors twice).
+pub(crate) fn with_causes(
+    mut text: String,
+    mut source: Option<&(dyn std::error::Error + 'static)>,
+) -> String {
     let mut last = text.clone();
-    let mut source = err.source();
     while let Some(cause) = source {
-        // hyper and tonic wrap some errors twice with the same words.
         let said = cause.to_string();
         if said != last {
             text.push_str(": ");

@@ -112,10 +112,15 @@ async fn main() -> ExitCode {
             ExitCode::from(2)
         }
         Err(Failure::Server(status)) => {
+            // A status made from a transport failure carries its cause (a TLS alert, a
+            // reset) only as its error source.
             eprintln!(
                 "streamctl: {}: {}",
                 streamhub_api::code_name(status.code()),
-                status.message()
+                connect::with_causes(
+                    status.message().to_owned(),
+                    std::error::Error::source(&status)
+                )
             );
             ExitCode::from(1)
         }
