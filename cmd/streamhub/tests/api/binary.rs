@@ -23,6 +23,30 @@ pub(crate) fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     path
 }
 
+/// Writes a config that listens on an ephemeral loopback port, keeps its database and file
+/// store at the given places, and gives open calls 2 s to end at shutdown.
+pub(crate) fn local_config(dir: &Path, database: &Path, files: &Path) -> std::path::PathBuf {
+    write_config(
+        dir,
+        &format!(
+            "server:\n  grpc:\n    addr: 127.0.0.1:0\n    shutdown_grace: 2s\n\
+             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+            db = database.display(),
+            files = files.display(),
+        ),
+    )
+}
+
+/// Sends SIGTERM to `child`.
+fn terminate(child: &Child) {
+    let killed = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .expect("run kill");
+    assert!(killed.success(), "kill -TERM succeeded");
+}
+
 /// Starts the binary on `config`, with `envs` set, and returns it once it listens.
 pub(crate) fn start_binary(config: &Path, envs: &[(&str, &str)]) -> (Child, SocketAddr) {
     let mut child = Command::new(BINARY)
@@ -124,12 +148,7 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
         .expect("no error")
         .expect("open");
 
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(killed.success(), "kill -TERM succeeded");
+    terminate(&child);
 
     let flipped = within("NOT_SERVING", updates.message())
         .await
@@ -153,24 +172,14 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
 #[test]
 fn sigterm_right_after_listening_is_a_graceful_stop() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let config = write_config(
+    let config = local_config(
         dir.path(),
-        &format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
-            db = data.join("streamhub.db").display(),
-            files = data.join("files").display(),
-        ),
+        &dir.path().join("streamhub.db"),
+        &dir.path().join("files"),
     );
     for round in 0..8 {
         let (mut child, _) = start_binary(&config, &[]);
-        let killed = Command::new("kill")
-            .arg("-TERM")
-            .arg(child.id().to_string())
-            .status()
-            .expect("run kill");
-        assert!(killed.success(), "kill -TERM succeeded");
+        terminate(&child);
         let status = wait_for_exit(&mut child);
         assert!(
             status.success(),

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    binary::{start_binary, write_config},
+    binary::{local_config, start_binary},
     helpers::within,
 };
 
@@ -32,15 +32,7 @@ struct Server {
 impl Server {
     fn start(dir: &Path) -> Self {
         let data = dir.join("data");
-        let config = write_config(
-            dir,
-            &format!(
-                "server:\n  grpc:\n    addr: 127.0.0.1:0\n    shutdown_grace: 2s\n\
-                 data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
-                db = database(dir).display(),
-                files = data.join("files").display(),
-            ),
-        );
+        let config = local_config(dir, &database(dir), &data.join("files"));
         let (child, addr) = start_binary(&config, &[]);
         Self { child, addr }
     }

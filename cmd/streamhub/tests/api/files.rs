@@ -22,7 +22,7 @@ use tonic::{
 };
 
 use crate::{
-    binary::{start_binary, write_config},
+    binary::{local_config, start_binary},
     helpers::{TestApp, WAIT, spawn_app, spawn_app_in, spawn_app_with, within},
 };
 
@@ -912,15 +912,7 @@ async fn malformed_input_gets_a_precise_status_and_the_server_keeps_serving() {
 async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("files");
-    let config = write_config(
-        dir.path(),
-        &format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
-            db = dir.path().join("streamhub.db").display(),
-            files = root.display(),
-        ),
-    );
+    let config = local_config(dir.path(), &dir.path().join("streamhub.db"), &root);
     let start = || start_binary(&config, &[]);
     let (mut child, addr) = start();
     let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
