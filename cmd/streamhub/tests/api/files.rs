@@ -204,6 +204,23 @@ async fn until<F: std::future::Future<Output = bool>>(
     .await;
 }
 
+/// Sends `data` as the beginning of resumable upload `upload_id` (no chunk says it is the last)
+/// and waits until the server's partial file holds all of it.
+async fn send_partial(
+    sender: &mpsc::Sender<FileChunk>,
+    root: &std::path::Path,
+    data: &[u8],
+    chunk_size: usize,
+    upload_id: &str,
+) {
+    let mut chunks = chunks_of(data, chunk_size, 0, upload_id);
+    chunks.last_mut().expect("chunks").is_last = false;
+    for chunk in chunks {
+        sender.send(chunk).await.expect("queue");
+    }
+    until_partial_holds(root, data.len()).await;
+}
+
 /// Waits until the one partial upload under `root` holds `sent` bytes: the server wrote
 /// everything the test sent.
 async fn until_partial_holds(root: &std::path::Path, sent: usize) {
@@ -474,13 +491,8 @@ async fn an_upload_resumes_after_a_broken_stream() {
     let sent = 300_000;
 
     let (sender, connection, call) = open_upload(app.addr).await;
-    let mut chunks = chunks_of(&data[..sent], 10_000, 0, "resume-1");
-    chunks.last_mut().expect("chunks").is_last = false;
-    for chunk in chunks {
-        sender.send(chunk).await.expect("queue");
-    }
     // Once the server wrote all of it, the stream breaks.
-    until_partial_holds(&root, sent).await;
+    send_partial(&sender, &root, &data[..sent], 10_000, "resume-1").await;
     connection
         .shutdown(Shutdown::Both)
         .expect("cut the connection");
@@ -974,12 +986,7 @@ async fn a_shutdown_keeps_a_resumable_upload_for_the_next_start() {
     let data = content(50_000, 51);
     let sent = 20_000;
     let (sender, _connection, call) = open_upload(app.addr).await;
-    let mut chunks = chunks_of(&data[..sent], 5_000, 0, "across-restart");
-    chunks.last_mut().expect("chunks").is_last = false;
-    for chunk in chunks {
-        sender.send(chunk).await.expect("queue");
-    }
-    until_partial_holds(&root, sent).await;
+    send_partial(&sender, &root, &data[..sent], 5_000, "across-restart").await;
     let stopped = tokio::spawn(app.stop());
     let status = within("the upload to end", call)
         .await
