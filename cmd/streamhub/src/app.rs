@@ -20,13 +20,16 @@ use streamhub_biz::{
 use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
 use streamhub_data::{Data, SqliteDocumentRepo, SqliteFileStore, SqliteLogRepo};
 use streamhub_server::Services;
-use streamhub_service::{StreamingDomain, StreamingService, compat::CompatServices};
+use streamhub_service::{Shutdown, StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::task::TaskTracker;
 
 /// A resumable upload makes its bytes durable (and GetUploadStatus's offset advance) at least
 /// this often, besides whenever its stream breaks: one fsync per 16 MiB costs little.
 const CHECKPOINT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How long background tasks get to end once every call has ended.
+const TASKS_AFTER_CALLS: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Room a download chunk's other fields take besides its data, so a chunk never exceeds
 /// `server.grpc.max_encoding_message_size`.
@@ -39,7 +42,8 @@ pub struct Application {
     listener: TcpListener,
     data: Data,
     services: Services,
-    stopping: CancellationToken,
+    /// The server's shutdown signals; everything long-lived watches `stopping`.
+    shutdown: Shutdown,
     /// Background tasks of the hubs and repositories; they end when `stopping` fires.
     tasks: TaskTracker,
     /// The `/metrics` listener, when `server.metrics.addr` is set.
@@ -72,7 +76,8 @@ impl Application {
         };
         let data = Data::open(&config.data).await?;
         // Cancelled by the server when shutdown starts; everything long-lived watches it.
-        let stopping = CancellationToken::new();
+        let shutdown = Shutdown::new();
+        let stopping = shutdown.stopping.clone();
         let tasks = TaskTracker::new();
         let rooms = RoomHub::in_process(ChatLimits {
             history: config.chat.history,
@@ -119,7 +124,6 @@ impl Application {
                     .saturating_sub(CHUNK_FRAMING_BYTES),
             },
             tasks.clone(),
-            stopping.clone(),
             transfers.clone(),
         );
         tasks.spawn(
@@ -159,8 +163,8 @@ impl Application {
             compat_chat: compat_chat.as_ref(),
             transfers: &transfers,
         });
-        let mut services = Services::new(StreamingService::new(stopping.clone(), domain))
-            .with_telemetry(telemetry.rpc());
+        let mut services =
+            Services::new(StreamingService::new(&shutdown, domain)).with_telemetry(telemetry.rpc());
         if let Some(chat) = compat_chat {
             services = services.with_compat(CompatServices::new(
                 chat,
@@ -174,7 +178,7 @@ impl Application {
             listener,
             data,
             services,
-            stopping,
+            shutdown,
             tasks,
             metrics_listener,
             telemetry,
@@ -196,11 +200,10 @@ impl Application {
     /// Serves until `shutdown` completes, shuts down gracefully, closes the database and
     /// flushes the telemetry exporters.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
-        let grace = self.config.server.grpc.shutdown_grace;
         if let (Some(listener), Some(scraper)) =
             (self.metrics_listener.take(), self.telemetry.scraper())
         {
-            let stopping = self.stopping.clone();
+            let stopping = self.shutdown.stopping.clone();
             self.tasks.spawn(async move {
                 if let Err(err) = streamhub_server::serve_metrics(listener, scraper, stopping).await
                 {
@@ -213,19 +216,25 @@ impl Application {
             &self.config.server,
             &self.config.auth,
             self.services,
-            self.stopping.clone(),
+            self.shutdown.clone(),
             shutdown,
         )
         .await;
-        // The server cancels `stopping` when it shuts down; make sure it is cancelled on an
-        // error path too, then give background tasks the same grace as open calls.
-        self.stopping.cancel();
+        // The server cancels both signals as shutdown goes on; make sure they are cancelled on
+        // an error path too. Every call has ended by now: what is left (hub tasks, an upload
+        // making its last bytes durable) gets a moment, not another grace, so the process
+        // exits promptly after its last call.
+        self.shutdown.stopping.cancel();
+        self.shutdown.grace_over.cancel();
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait())
+        if tokio::time::timeout(TASKS_AFTER_CALLS, self.tasks.wait())
             .await
             .is_err()
         {
-            tracing::warn!(?grace, "background tasks outlived the shutdown grace");
+            tracing::warn!(
+                wait = ?TASKS_AFTER_CALLS,
+                "background tasks did not end in time after the last call"
+            );
         }
         self.data.close().await;
         self.telemetry.shutdown().await;

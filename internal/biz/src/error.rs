@@ -20,6 +20,10 @@ pub enum Error {
     /// Storage failed. The detail is for the log only: it may hold paths or SQL.
     #[error("storage failure: {0}")]
     Storage(String),
+    /// Storage could not take the operation right now (busy, locked, unreachable); the same
+    /// operation may succeed when retried. The detail is for the log only.
+    #[error("storage unavailable: {0}")]
+    StorageUnavailable(String),
 
     // compat (issue 9): the seeds' small services.
     /// A seed 000 chat client fell `capacity` lines behind and was cut off.

@@ -6,6 +6,7 @@ use sqlx::{
     SqlitePool,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
+use streamhub_biz::Error;
 use streamhub_conf::DatabaseConf;
 
 use crate::{DataError, create_dir};
@@ -31,9 +32,11 @@ impl Database {
             .map_err(|err| open_error(err.to_string()))?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
-            // NORMAL is durable across process crashes in WAL mode; only a power loss can
-            // drop the last transactions, and those paths that promise more fsync themselves.
-            .synchronous(SqliteSynchronous::Normal)
+            // FULL: every commit is on disk before it returns, so whatever the server
+            // acknowledges (an upload's row, a GetUploadStatus offset, log entries, edits)
+            // survives a power loss, not only a process crash as with NORMAL. Writers
+            // group-commit, so this costs one fsync per batch, not per row.
+            .synchronous(SqliteSynchronous::Full)
             .busy_timeout(conf.busy_timeout)
             .foreign_keys(true);
         if let Some(dir) = options
@@ -63,6 +66,30 @@ impl Database {
     /// Waits for every connection to return and closes them.
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database failure in the domain's words: one a retry may cure (the database is busy or
+/// locked past the busy timeout, no connection could be had, the connection broke) is
+/// [`Error::StorageUnavailable`]; anything else is [`Error::Storage`]. `context` says what was
+/// being done, for the log.
+pub(crate) fn database_error(context: &str, err: sqlx::Error) -> Error {
+    /// SQLite's primary result codes for "busy" and "locked".
+    const TRANSIENT_CODES: [&str; 2] = ["5", "6"];
+    let transient = match &err {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // Extended codes carry the primary code in their low byte.
+            let primary = code.parse::<i32>().map(|code| (code & 0xff).to_string());
+            primary.is_ok_and(|primary| TRANSIENT_CODES.contains(&primary.as_str()))
+        }),
+        _ => false,
+    };
+    let detail = format!("{context}: {err}");
+    if transient {
+        Error::StorageUnavailable(detail)
+    } else {
+        Error::Storage(detail)
     }
 }
 

@@ -40,7 +40,7 @@ use streamhub_biz::{
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::task::TaskTracker;
 
-use crate::{DataError, Database};
+use crate::{DataError, Database, database::database_error};
 
 /// Directory of partial uploads, inside the root. Shard directories have two hex digits, so
 /// the names never meet.
@@ -170,7 +170,7 @@ impl SqliteFileStore {
             sqlx::query(&format!("SELECT {UPLOAD_COLUMNS} FROM uploads"))
                 .fetch_all(self.pool())
                 .await
-                .map_err(|err| storage("read uploads", err))?
+                .map_err(|err| database_error("read uploads", err))?
                 .iter()
                 .map(session_from_row)
                 .collect::<Result<_>>()?;
@@ -207,7 +207,7 @@ impl SqliteFileStore {
                     .bind(session.file_id.as_str())
                     .execute(self.pool())
                     .await
-                    .map_err(|err| storage("delete upload", err))?;
+                    .map_err(|err| database_error("delete upload", err))?;
                 recovered.uploads_removed += 1;
             }
         }
@@ -245,7 +245,7 @@ impl SqliteFileStore {
                     .bind(RECOVERY_PAGE)
                     .fetch_all(self.pool())
                     .await
-                    .map_err(|err| storage("read files", err))?;
+                    .map_err(|err| database_error("read files", err))?;
             let Some((last, _)) = page.last() else {
                 return Ok(removed);
             };
@@ -269,7 +269,7 @@ impl SqliteFileStore {
                     .bind(&id)
                     .execute(self.pool())
                     .await
-                    .map_err(|err| storage("delete file row", err))?;
+                    .map_err(|err| database_error("delete file row", err))?;
                 removed += 1;
             }
         }
@@ -337,7 +337,7 @@ impl FileStore for SqliteFileStore {
             .bind(upload_id.as_str())
             .fetch_optional(self.pool())
             .await
-            .map_err(|err| storage("find upload", err))?
+            .map_err(|err| database_error("find upload", err))?
             .as_ref()
             .map(session_from_row)
             .transpose()
@@ -361,7 +361,7 @@ impl FileStore for SqliteFileStore {
             .bind(nanos(session.expires_at))
             .execute(self.pool())
             .await
-            .map_err(|err| storage("create upload", err))?;
+            .map_err(|err| database_error("create upload", err))?;
             Ok(())
         })
     }
@@ -427,7 +427,7 @@ impl FileStore for SqliteFileStore {
             .bind(nanos(expires_at))
             .execute(self.pool())
             .await
-            .map_err(|err| storage("record offset", err))?;
+            .map_err(|err| database_error("record offset", err))?;
             Ok(())
         })
     }
@@ -444,7 +444,7 @@ impl FileStore for SqliteFileStore {
                 .bind(file_id.as_str())
                 .execute(self.pool())
                 .await
-                .map_err(|err| storage("delete upload", err))?;
+                .map_err(|err| database_error("delete upload", err))?;
             Ok(())
         })
     }
@@ -471,10 +471,17 @@ impl FileStore for SqliteFileStore {
                 created_at: at,
             };
             if let Err(err) = self.insert_file(&file).await {
-                let _ = blocking(move || {
-                    remove_if_present(&stored).map_err(|err| storage("remove stored", err))
+                // The bytes go back to where the session expects them, durable: a resumable
+                // upload can still be completed. Should that fail too, start-up recovery
+                // moves them back (or removes them with a one-shot upload's session).
+                let partial = self.partial_path(&session.file_id);
+                let moved_back = blocking(move || {
+                    move_out_of_store(&stored, &partial).map_err(|err| storage("move back", err))
                 })
                 .await;
+                if let Err(move_err) = moved_back {
+                    tracing::warn!(%move_err, "returning an uncommitted upload's bytes failed");
+                }
                 return Err(err);
             }
             Ok(file)
@@ -495,7 +502,7 @@ impl FileStore for SqliteFileStore {
             .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await
-            .map_err(|err| storage("find expired uploads", err))?
+            .map_err(|err| database_error("find expired uploads", err))?
             .iter()
             .map(session_from_row)
             .collect()
@@ -508,7 +515,7 @@ impl FileStore for SqliteFileStore {
                 .bind(id.as_str())
                 .fetch_optional(self.pool())
                 .await
-                .map_err(|err| storage("find file", err))?
+                .map_err(|err| database_error("find file", err))?
                 .as_ref()
                 .map(|row| listed_from_row(row).map(|listed| listed.file))
                 .transpose()
@@ -547,7 +554,7 @@ impl FileStore for SqliteFileStore {
             .bind(i64::from(limit))
             .fetch_all(self.pool())
             .await
-            .map_err(|err| storage("list files", err))?
+            .map_err(|err| database_error("list files", err))?
             .iter()
             .map(listed_from_row)
             .collect()
@@ -574,7 +581,7 @@ impl FileStore for SqliteFileStore {
                 .bind(id.as_str())
                 .execute(self.pool())
                 .await
-                .map_err(|err| storage("delete file row", err))?;
+                .map_err(|err| database_error("delete file row", err))?;
             Ok(deleted.rows_affected() > 0)
         })
     }
@@ -587,7 +594,7 @@ impl SqliteFileStore {
             .pool()
             .begin()
             .await
-            .map_err(|err| storage("begin commit", err))?;
+            .map_err(|err| database_error("begin commit", err))?;
         sqlx::query(
             "INSERT INTO files (id, name, size, sha256, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
         )
@@ -598,13 +605,15 @@ impl SqliteFileStore {
         .bind(nanos(file.created_at))
         .execute(&mut *tx)
         .await
-        .map_err(|err| storage("insert file", err))?;
+        .map_err(|err| database_error("insert file", err))?;
         sqlx::query("DELETE FROM uploads WHERE file_id = ?1")
             .bind(file.id.as_str())
             .execute(&mut *tx)
             .await
-            .map_err(|err| storage("delete upload", err))?;
-        tx.commit().await.map_err(|err| storage("commit file", err))
+            .map_err(|err| database_error("delete upload", err))?;
+        tx.commit()
+            .await
+            .map_err(|err| database_error("commit file", err))
     }
 }
 
@@ -638,6 +647,16 @@ fn open_partial_file(path: &Path, offset: u64) -> io::Result<(File, Sha256)> {
     }
     file.seek(SeekFrom::Start(offset))?;
     Ok((file, hasher))
+}
+
+/// Undoes [`move_into_store`] for a commit that failed: the bytes go back to the partial
+/// path, durably.
+fn move_out_of_store(stored: &Path, partial: &Path) -> io::Result<()> {
+    fs::rename(stored, partial)?;
+    let tmp = partial
+        .parent()
+        .ok_or_else(|| io::Error::other("partial path has no parent"))?;
+    sync_dir(tmp)
 }
 
 /// Renames the durable partial file to its place in the store and makes the rename durable.

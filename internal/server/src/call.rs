@@ -1,6 +1,8 @@
 //! Per-call policies wrapped around every RPC, where tonic falls short of the gRPC spec.
 //!
-//! - Once shutdown has started, new calls (but health checks) get `UNAVAILABLE`.
+//! - Once shutdown has started, new calls (but health checks) get `UNAVAILABLE`; once its
+//!   grace is over, every call still open ends with `UNAVAILABLE` (a status, never a cut
+//!   connection), whether its handler is still working or its response is streaming.
 //! - A client deadline (`grpc-timeout`) ends the whole call with `DEADLINE_EXCEEDED`, an open
 //!   response stream included; tonic only times the handler's future and calls it `CANCELLED`.
 //! - A message over the size limit gets `RESOURCE_EXHAUSTED`; tonic says `OUT_OF_RANGE`.
@@ -28,8 +30,9 @@ use std::{
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue};
 use http_body::{Frame, SizeHint};
+use streamhub_service::{Shutdown, shutting_down};
 use tokio::time::{Instant, Sleep};
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::{Code, Status, body::Body, transport::server::TcpConnectInfo};
 use tower_layer::Layer;
 use tower_service::Service;
@@ -43,7 +46,7 @@ use crate::{
 /// Installs [`CallService`] around the router.
 #[derive(Debug, Clone)]
 pub(crate) struct CallLayer {
-    stopping: CancellationToken,
+    shutdown: Shutdown,
     telemetry: Option<Arc<CallTelemetry>>,
 }
 
@@ -55,9 +58,9 @@ struct CallTelemetry {
 }
 
 impl CallLayer {
-    pub(crate) fn new(stopping: CancellationToken) -> Self {
+    pub(crate) fn new(shutdown: Shutdown) -> Self {
         Self {
-            stopping,
+            shutdown,
             telemetry: None,
         }
     }
@@ -80,7 +83,7 @@ impl<S> Layer<S> for CallLayer {
     fn layer(&self, inner: S) -> Self::Service {
         CallService {
             inner,
-            stopping: self.stopping.clone(),
+            shutdown: self.shutdown.clone(),
             telemetry: self.telemetry.clone(),
         }
     }
@@ -90,7 +93,7 @@ impl<S> Layer<S> for CallLayer {
 #[derive(Debug, Clone)]
 pub(crate) struct CallService<S> {
     inner: S,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
     telemetry: Option<Arc<CallTelemetry>>,
 }
 
@@ -143,25 +146,39 @@ where
         let deadline = grpc_timeout::parse(request.headers())
             .map(|timeout| Instant::now() + timeout.saturating_sub(DEADLINE_LEAD));
 
-        if self.stopping.is_cancelled() && !record.method.starts_with("/grpc.health.v1.Health/") {
+        if self.shutdown.stopping.is_cancelled()
+            && !record.method.starts_with("/grpc.health.v1.Health/")
+        {
             record.code = Some(Code::Unavailable);
-            let response = Status::unavailable("server is shutting down").into_http();
-            return Box::pin(std::future::ready(Ok(observe(response, record, None))));
+            let response = shutting_down().into_http();
+            return Box::pin(std::future::ready(Ok(observe(
+                response, record, None, None,
+            ))));
         }
 
         // The clone that was polled ready is the one that must be called.
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
+        let grace_over = self.shutdown.grace_over.clone();
         let call = async move {
-            let handler = inner.call(request);
-            let response = match deadline {
-                None => handler.await?,
-                Some(deadline) => match tokio::time::timeout_at(deadline, handler).await {
-                    Ok(response) => response?,
-                    Err(_elapsed) => Status::deadline_exceeded("deadline exceeded").into_http(),
-                },
+            let handler = async {
+                match deadline {
+                    None => inner.call(request).await,
+                    Some(deadline) => {
+                        match tokio::time::timeout_at(deadline, inner.call(request)).await {
+                            Ok(response) => response,
+                            Err(_elapsed) => {
+                                Ok(Status::deadline_exceeded("deadline exceeded").into_http())
+                            }
+                        }
+                    }
+                }
             };
-            Ok(observe(response, record, deadline))
+            let response = tokio::select! {
+                response = handler => response?,
+                () = grace_over.cancelled() => shutting_down().into_http(),
+            };
+            Ok(observe(response, record, deadline, Some(grace_over)))
         };
         // The handler runs inside the call's span, so its own spans (database work) are
         // children of it.
@@ -177,6 +194,7 @@ fn observe(
     mut response: http::Response<Body>,
     mut record: CallRecord,
     deadline: Option<Instant>,
+    grace_over: Option<CancellationToken>,
 ) -> http::Response<Body> {
     if let Some(code) = spec_status(response.headers_mut()) {
         record.code = Some(code);
@@ -185,6 +203,7 @@ fn observe(
         Body::new(CallBody {
             inner,
             deadline: deadline.map(tokio::time::sleep_until),
+            grace_over: grace_over.map(CancellationToken::cancelled_owned),
             record,
             finished: false,
         })
@@ -243,12 +262,15 @@ fn truncated(message: &str, max: usize) -> String {
 }
 
 pin_project_lite::pin_project! {
-    /// A response body that ends the call at its deadline and records its final status.
+    /// A response body that ends the call at its deadline or when the shutdown grace is
+    /// over, and records its final status.
     struct CallBody {
         #[pin]
         inner: Body,
         #[pin]
         deadline: Option<Sleep>,
+        #[pin]
+        grace_over: Option<WaitForCancellationFutureOwned>,
         record: CallRecord,
         finished: bool,
     }
@@ -274,14 +296,23 @@ impl http_body::Body for CallBody {
             .as_ref()
             .and_then(|observed| observed.span.clone());
         let _entered = span.as_ref().map(tracing::Span::enter);
-        if let Some(deadline) = this.deadline.as_pin_mut()
+        let ended_by = if let Some(deadline) = this.deadline.as_pin_mut()
             && deadline.poll(cx).is_ready()
         {
+            Some(Status::deadline_exceeded("deadline exceeded"))
+        } else if let Some(grace_over) = this.grace_over.as_pin_mut()
+            && grace_over.poll(cx).is_ready()
+        {
+            Some(shutting_down())
+        } else {
+            None
+        };
+        if let Some(status) = ended_by {
             *this.finished = true;
-            this.record.code = Some(Code::DeadlineExceeded);
+            this.record.code = Some(status.code());
             let mut trailers = HeaderMap::new();
             // A fixed, valid status always encodes; the error case cannot happen.
-            let _ = Status::deadline_exceeded("deadline exceeded").add_header(&mut trailers);
+            let _ = status.add_header(&mut trailers);
             this.record.finish();
             return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
         }
@@ -471,8 +502,8 @@ mod tests {
         }
     }
 
-    async fn status_of(stopping: &CancellationToken, path: &str) -> Code {
-        let mut service = CallLayer::new(stopping.clone()).layer(AlwaysOk);
+    async fn status_of(shutdown: &Shutdown, path: &str) -> Code {
+        let mut service = CallLayer::new(shutdown.clone()).layer(AlwaysOk);
         let request = http::Request::builder()
             .uri(path)
             .body(Body::empty())
@@ -485,13 +516,13 @@ mod tests {
 
     #[tokio::test]
     async fn calls_are_refused_once_shutdown_started_except_health() {
-        let stopping = CancellationToken::new();
+        let shutdown = Shutdown::new();
         let listing = "/streaming.StreamingService/ListFiles";
         let check = "/grpc.health.v1.Health/Check";
-        assert_eq!(status_of(&stopping, listing).await, Code::Ok);
-        stopping.cancel();
-        assert_eq!(status_of(&stopping, listing).await, Code::Unavailable);
-        assert_eq!(status_of(&stopping, check).await, Code::Ok);
+        assert_eq!(status_of(&shutdown, listing).await, Code::Ok);
+        shutdown.stopping.cancel();
+        assert_eq!(status_of(&shutdown, listing).await, Code::Unavailable);
+        assert_eq!(status_of(&shutdown, check).await, Code::Ok);
     }
 
     #[test]

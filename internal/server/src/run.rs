@@ -1,6 +1,6 @@
 //! Serving: the router with every service, the HTTP/2 limits from config, and shutdown.
 
-use std::future::Future;
+use std::{future::Future, time::Duration};
 
 use prost::Message as _;
 use streamhub_api::{
@@ -16,11 +16,10 @@ use streamhub_api::{
 };
 use streamhub_conf::{AuthConf, GrpcConf, ServerConf, TlsConf};
 use streamhub_service::{
-    StreamingService,
+    Shutdown, StreamingService,
     compat::{ChatService, ChatifyService, CompatServices, HelloworldService, StreamService},
 };
 use tokio::{net::TcpListener, sync::oneshot};
-use tokio_util::sync::CancellationToken;
 use tonic::{
     server::NamedService,
     transport::{Certificate, Identity, Server, ServerTlsConfig, server::TcpIncoming},
@@ -96,19 +95,25 @@ pub enum ServerError {
     Tls { key: &'static str, reason: String },
 }
 
-/// Serves `services` on `listener` until `shutdown` completes, then shuts down gracefully:
-/// health goes `NOT_SERVING` at once, `stopping` is cancelled (new calls are refused and every
-/// long-lived stream ends with `UNAVAILABLE`), and open calls get `server.grpc.shutdown_grace`
-/// to finish before they are dropped. With `auth` tokens, every call but health and
-/// reflection needs one.
+/// How long, after the grace ran out and every open call was told `UNAVAILABLE`, the server
+/// waits for those statuses to reach the clients before it closes their connections.
+const FLUSH_AFTER_GRACE: Duration = Duration::from_secs(1);
+
+/// Serves `services` on `listener` until `stop_when` completes, then shuts down gracefully:
+/// health goes `NOT_SERVING` at once and `signals.stopping` is cancelled (new calls are
+/// refused; idle and long-lived calls end with `UNAVAILABLE`). Transfers still moving bytes
+/// get `server.grpc.shutdown_grace`; when it runs out, `signals.grace_over` is cancelled and
+/// every call still open ends with `UNAVAILABLE`, which gets [`FLUSH_AFTER_GRACE`] to reach
+/// its client. With `auth` tokens, every call but health and reflection needs one.
 pub async fn run(
     listener: TcpListener,
     server: &ServerConf,
     auth: &AuthConf,
     services: Services,
-    stopping: CancellationToken,
-    shutdown: impl Future<Output = ()>,
+    signals: Shutdown,
+    stop_when: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let stopping = signals.stopping.clone();
     let conf = &server.grpc;
     let streaming = StreamingServiceServer::new(services.streaming)
         .max_decoding_message_size(conf.max_decoding_message_size)
@@ -151,7 +156,7 @@ pub async fn run(
         .http2_keepalive_interval(Some(conf.keepalive_interval))
         .http2_keepalive_timeout(Some(conf.keepalive_timeout))
         // Outermost first: the call record sees every refusal of the layers inside it.
-        .layer(CallLayer::new(stopping.clone()).with_telemetry(services.telemetry, methods))
+        .layer(CallLayer::new(signals.clone()).with_telemetry(services.telemetry, methods))
         .layer(AuthLayer::new(Tokens::from_conf(auth)))
         .layer(MethodLimitLayer::new(server.limits.max_streams_per_method))
         .add_service(HealthServer::new(health.clone()))
@@ -176,7 +181,7 @@ pub async fn run(
 
     tokio::select! {
         result = &mut server => return result.map_err(ServerError::from),
-        () = shutdown => {}
+        () = stop_when => {}
     }
 
     tracing::info!(grace = ?conf.shutdown_grace, "shutting down");
@@ -184,12 +189,18 @@ pub async fn run(
     stopping.cancel();
     let _ = graceful_tx.send(());
     // tonic's graceful shutdown waits for every open call without limit; the grace bounds it.
-    match tokio::time::timeout(conf.shutdown_grace, server).await {
+    if let Ok(result) = tokio::time::timeout(conf.shutdown_grace, &mut server).await {
+        return result.map_err(ServerError::from);
+    }
+    tracing::warn!(
+        grace = ?conf.shutdown_grace,
+        "open calls outlived server.grpc.shutdown_grace; ending them with UNAVAILABLE"
+    );
+    signals.grace_over.cancel();
+    match tokio::time::timeout(FLUSH_AFTER_GRACE, server).await {
         Ok(result) => result?,
-        Err(_elapsed) => tracing::warn!(
-            grace = ?conf.shutdown_grace,
-            "open calls outlived server.grpc.shutdown_grace; closing them"
-        ),
+        // Only a client that reads nothing (its flow-control window is full) can be left.
+        Err(_elapsed) => tracing::warn!("closing the connections of calls that did not end"),
     }
     Ok(())
 }

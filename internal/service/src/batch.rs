@@ -1,19 +1,21 @@
 //! ProcessBatch: feeds each `BatchItem` to a biz [`Batch`] and turns its outcome into a
 //! `BatchResult`.
 
+use futures_util::{Stream, StreamExt as _};
 use streamhub_api::streaming::{BatchItem, BatchResult, ItemError};
 use streamhub_biz::batch::{Batch, BatchLimits, Item};
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use crate::to_status;
 
 /// Judges every item of the client stream, then answers with the counts and the failures.
 pub(crate) async fn process_batch(
     limits: &BatchLimits,
-    mut items: Streaming<BatchItem>,
+    items: impl Stream<Item = Result<BatchItem, Status>>,
 ) -> Result<BatchResult, Status> {
     let mut batch = Batch::new(limits.clone());
-    while let Some(item) = items.message().await? {
+    let mut items = std::pin::pin!(items);
+    while let Some(item) = items.next().await.transpose()? {
         batch
             .process(Item {
                 id: &item.id,

@@ -12,29 +12,41 @@ use streamhub_api::streaming::{
 use streamhub_biz::files::{
     DownloadPart, DownloadRequest, FileHub, StoredFile, UploadChunk, UploadFailure,
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{ResponseStream, timestamp, to_status, until_stopped};
+use crate::{
+    ResponseStream, Shutdown,
+    request_stream::{OnShutdown, request_stream},
+    timestamp, to_status,
+};
 
-/// The file handlers: the hub plus the shutdown signal that ends downloads.
+/// The file handlers: the hub plus the shutdown signals that end uploads.
+///
+/// Both directions are transfers: on shutdown they may finish within the grace, after which
+/// the server ends whatever is still open (a download needs nothing of its own for that).
 #[derive(Debug, Clone)]
 pub(crate) struct FileHandlers {
     hub: FileHub,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl FileHandlers {
-    pub(crate) fn new(hub: FileHub, stopping: CancellationToken) -> Self {
-        Self { hub, stopping }
+    pub(crate) fn new(hub: FileHub, shutdown: Shutdown) -> Self {
+        Self { hub, shutdown }
     }
 
+    /// Commits only after the client's half-close; a cancelled upload stores nothing (a
+    /// resumable one keeps what arrived).
     pub(crate) async fn upload_file(
         &self,
         request: Request<Streaming<FileChunk>>,
     ) -> Result<Response<UploadResult>, Status> {
-        let chunks = request.into_inner().map(|chunk| chunk.map(upload_chunk));
-        match self.hub.upload(chunks).await {
+        let (chunks, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::Transfer(self.shutdown.clone()),
+        );
+        let chunks = chunks.map(|chunk| chunk.map(upload_chunk));
+        match half_close.confirm_while(self.hub.upload(chunks)).await {
             Ok(file) => Ok(Response::new(UploadResult {
                 file_id: file.id.to_string(),
                 total_bytes: size(file.size),
@@ -64,7 +76,7 @@ impl FileHandlers {
         let chunks = download
             .parts
             .map(move |part| part.map(|part| file_chunk(part, &name)).map_err(to_status));
-        Ok(Response::new(until_stopped(chunks, self.stopping.clone())))
+        Ok(Response::new(Box::pin(chunks)))
     }
 
     pub(crate) async fn get_upload_status(

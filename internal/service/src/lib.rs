@@ -10,11 +10,14 @@ mod files;
 mod game;
 mod logs;
 mod market;
+mod request_stream;
 mod sensors;
+mod shutdown;
 mod status;
 mod stream;
 mod streaming;
 
+pub use shutdown::{Shutdown, TRANSFER_STALL_AFTER_STOP, shutting_down};
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
 pub use streaming::{StreamingDomain, StreamingService};

@@ -6,7 +6,7 @@
 
 use std::{collections::BTreeMap, sync::Arc, time::SystemTime};
 
-use futures_util::{StreamExt as _, stream};
+use futures_util::{Stream, StreamExt as _, stream};
 use streamhub_api::streaming::{
     LogEntry as PbLogEntry, LogRequest, PushLogsResult, StreamData, StreamRequest,
 };
@@ -16,7 +16,11 @@ use streamhub_biz::logs::{
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{ResponseStream, to_status, until_stopped};
+use crate::{
+    ResponseStream,
+    request_stream::{OnShutdown, request_stream},
+    to_status, until_stopped,
+};
 
 /// Most entries PushLogs commits in one transaction; fewer when fewer have arrived.
 const PUSH_BATCH: usize = 256;
@@ -40,13 +44,28 @@ impl LogHandlers {
     }
 
     /// Commits what has arrived in batches of up to [`PUSH_BATCH`]; on a bad entry, commits
-    /// the entries before it and answers `INVALID_ARGUMENT`.
+    /// the entries before it and answers `INVALID_ARGUMENT`. An ingest stream: entries are
+    /// stored (and followers see them) as they arrive, so a cancelled stream keeps the
+    /// entries received before the cancel; only its result is not sent.
     pub(crate) async fn push_logs(
         &self,
         request: Request<Streaming<PbLogEntry>>,
     ) -> Result<Response<PushLogsResult>, Status> {
-        let incoming = until_stopped(request.into_inner(), self.stopping.clone());
-        let mut chunks = incoming.ready_chunks(PUSH_BATCH);
+        let (incoming, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::EndWhenIdle(self.stopping.clone()),
+        );
+        half_close
+            .confirm_while(self.push(incoming))
+            .await
+            .map(Response::new)
+    }
+
+    async fn push(
+        &self,
+        incoming: impl Stream<Item = Result<PbLogEntry, Status>>,
+    ) -> Result<PushLogsResult, Status> {
+        let mut chunks = std::pin::pin!(incoming.ready_chunks(PUSH_BATCH));
         let mut result = PushLogsResult::default();
         let mut index = 0_usize;
         while let Some(chunk) = chunks.next().await {
@@ -73,7 +92,7 @@ impl LogHandlers {
                 return Err(status);
             }
         }
-        Ok(Response::new(result))
+        Ok(result)
     }
 
     pub(crate) fn stream_logs(

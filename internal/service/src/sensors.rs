@@ -3,19 +3,21 @@
 
 use std::time::SystemTime;
 
+use futures_util::{Stream, StreamExt as _};
 use streamhub_api::streaming::{self as pb, SensorData, SensorSummary};
 use streamhub_biz::sensors::{self, Reading, ReadingTime, SensorAggregate, SensorLimits};
-use tonic::{Status, Streaming};
+use tonic::Status;
 
 use crate::to_status;
 
 /// Reads the whole client stream, then answers with the statistics of the accepted readings.
 pub(crate) async fn collect_sensor_data(
     limits: &SensorLimits,
-    mut readings: Streaming<SensorData>,
+    readings: impl Stream<Item = Result<SensorData, Status>>,
 ) -> Result<SensorSummary, Status> {
     let mut aggregate = SensorAggregate::new(limits.clone());
-    while let Some(data) = readings.message().await? {
+    let mut readings = std::pin::pin!(readings);
+    while let Some(data) = readings.next().await.transpose()? {
         let reading = reading(data);
         if let Err(rejection) = aggregate
             .record(&reading, SystemTime::now())

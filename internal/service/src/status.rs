@@ -21,6 +21,10 @@ pub fn to_status(error: Error) -> Status {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")
         }
+        Error::StorageUnavailable(detail) => {
+            tracing::warn!(%detail, "storage unavailable");
+            Status::unavailable("storage is unavailable right now; try again")
+        }
         // compat (issue 9)
         error @ (Error::CompatSlowConsumer { .. } | Error::CompatReplyTooLarge { .. }) => {
             Status::resource_exhausted(error.to_string())

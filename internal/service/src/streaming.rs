@@ -16,7 +16,13 @@ use streamhub_biz::{
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::{edit, files::FileHandlers, logs::LogHandlers, stream::ResponseStream};
+use crate::{
+    Shutdown, edit,
+    files::FileHandlers,
+    logs::LogHandlers,
+    request_stream::{OnShutdown, request_stream},
+    stream::ResponseStream,
+};
 
 /// The domain objects the handlers translate to, built by the binary from data and config.
 #[derive(Debug, Clone)]
@@ -55,8 +61,9 @@ pub struct StreamingService {
 }
 
 impl StreamingService {
-    /// Builds the handlers; `stopping` is the server's shutdown signal.
-    pub fn new(stopping: CancellationToken, domain: StreamingDomain) -> Self {
+    /// Builds the handlers; `shutdown` carries the server's shutdown signals.
+    pub fn new(shutdown: &Shutdown, domain: StreamingDomain) -> Self {
+        let stopping = shutdown.stopping.clone();
         let StreamingDomain {
             market,
             sensor_limits,
@@ -69,7 +76,7 @@ impl StreamingService {
         } = domain;
         Self {
             logs: LogHandlers::new(logs, stopping.clone()),
-            files: FileHandlers::new(files, stopping.clone()),
+            files: FileHandlers::new(files, shutdown.clone()),
             stopping,
             market,
             sensor_limits,
@@ -136,7 +143,15 @@ impl streaming_service_server::StreamingService for StreamingService {
         &self,
         request: Request<Streaming<SensorData>>,
     ) -> Result<Response<SensorSummary>, Status> {
-        crate::sensors::collect_sensor_data(&self.sensor_limits, request.into_inner())
+        let (readings, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::EndWhenIdle(self.stopping.clone()),
+        );
+        half_close
+            .confirm_while(crate::sensors::collect_sensor_data(
+                &self.sensor_limits,
+                readings,
+            ))
             .await
             .map(Response::new)
     }
@@ -145,7 +160,12 @@ impl streaming_service_server::StreamingService for StreamingService {
         &self,
         request: Request<Streaming<BatchItem>>,
     ) -> Result<Response<BatchResult>, Status> {
-        crate::batch::process_batch(&self.batch_limits, request.into_inner())
+        let (items, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::EndWhenIdle(self.stopping.clone()),
+        );
+        half_close
+            .confirm_while(crate::batch::process_batch(&self.batch_limits, items))
             .await
             .map(Response::new)
     }

@@ -28,7 +28,7 @@ use crate::{
 
 const CHUNK: usize = 64 * 1024;
 
-fn sha256_hex(data: &[u8]) -> String {
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
     Sha256::digest(data)
         .iter()
         .map(|byte| format!("{byte:02x}"))
@@ -36,7 +36,7 @@ fn sha256_hex(data: &[u8]) -> String {
 }
 
 /// Deterministic, non-repeating test content.
-fn content(len: usize, seed: u64) -> Vec<u8> {
+pub(crate) fn content(len: usize, seed: u64) -> Vec<u8> {
     let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     (0..len)
         .map(|_| {
@@ -49,7 +49,12 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 }
 
 /// `data` as upload chunks of `chunk` bytes numbered from 0, `offset`s from `start`.
-fn chunks_of(data: &[u8], chunk: usize, start: usize, upload_id: &str) -> Vec<FileChunk> {
+pub(crate) fn chunks_of(
+    data: &[u8],
+    chunk: usize,
+    start: usize,
+    upload_id: &str,
+) -> Vec<FileChunk> {
     let mut chunks: Vec<FileChunk> = data
         .chunks(chunk)
         .enumerate()
@@ -70,7 +75,7 @@ fn chunks_of(data: &[u8], chunk: usize, start: usize, upload_id: &str) -> Vec<Fi
     chunks
 }
 
-async fn upload(
+pub(crate) async fn upload(
     client: &mut StreamingServiceClient<Channel>,
     chunks: Vec<FileChunk>,
 ) -> Result<UploadResult, Status> {
@@ -81,7 +86,7 @@ async fn upload(
 }
 
 /// Downloads a whole response: the bytes, and the final chunk.
-async fn download(
+pub(crate) async fn download(
     client: &mut StreamingServiceClient<Channel>,
     request: FileRequest,
 ) -> Result<(Vec<u8>, FileChunk), Status> {
@@ -147,19 +152,19 @@ async fn open_upload(
     (sender, connection, call)
 }
 
-fn by_id(file_id: &str) -> FileRequest {
+pub(crate) fn by_id(file_id: &str) -> FileRequest {
     FileRequest {
         file_id: file_id.to_owned(),
         ..FileRequest::default()
     }
 }
 
-fn storage_root(app: &TestApp) -> PathBuf {
+pub(crate) fn storage_root(app: &TestApp) -> PathBuf {
     app.data_dir().join("files")
 }
 
 /// Every regular file under `root` (partial uploads included), relative to it.
-fn files_under(root: &Path) -> Vec<PathBuf> {
+pub(crate) fn files_under(root: &Path) -> Vec<PathBuf> {
     let mut found = Vec::new();
     let mut pending = vec![root.to_path_buf()];
     while let Some(dir) = pending.pop() {
@@ -179,7 +184,7 @@ fn files_under(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-async fn listed_ids(client: &mut StreamingServiceClient<Channel>) -> Vec<String> {
+pub(crate) async fn listed_ids(client: &mut StreamingServiceClient<Channel>) -> Vec<String> {
     client
         .list_files(ListFilesRequest::default())
         .await
@@ -192,7 +197,7 @@ async fn listed_ids(client: &mut StreamingServiceClient<Channel>) -> Vec<String>
 }
 
 /// Waits until `condition` holds, polling the file system or the server.
-async fn until<F: std::future::Future<Output = bool>>(
+pub(crate) async fn until<F: std::future::Future<Output = bool>>(
     what: &str,
     mut condition: impl FnMut() -> F,
 ) {
@@ -223,7 +228,7 @@ async fn send_partial(
 
 /// Waits until the one partial upload under `root` holds `sent` bytes: the server wrote
 /// everything the test sent.
-async fn until_partial_holds(root: &std::path::Path, sent: usize) {
+pub(crate) async fn until_partial_holds(root: &std::path::Path, sent: usize) {
     until("the partial file to hold what was sent", || async {
         files_under(root)
             .first()

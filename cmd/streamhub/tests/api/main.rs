@@ -4,6 +4,7 @@
 mod auth;
 mod batch;
 mod binary;
+mod cancel;
 mod chat;
 mod compat;
 mod crash;

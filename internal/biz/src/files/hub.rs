@@ -2,7 +2,9 @@
 //!
 //! An upload runs in a task of its own (tracked, so shutdown waits for it): when a client
 //! cancels, tonic drops the handler, but the task still sees the broken stream and cleans up
-//! (or, for a resumable upload, makes what arrived durable). Uploads in progress are claimed in
+//! (or, for a resumable upload, makes what arrived durable). The chunk stream it is given
+//! decides when the upload is over: it ends (`None`) only for a client that half-closed, and
+//! with an error for one that cancelled or a server that shuts down. Uploads in progress are claimed in
 //! an in-memory set so one `upload_id` is written by one stream at a time and the sweeper never
 //! removes an upload that is being written.
 
@@ -165,7 +167,6 @@ struct Inner {
     limits: FileLimits,
     claims: Mutex<Claims>,
     tasks: TaskTracker,
-    stopping: CancellationToken,
     /// Bytes received and sent, for the metrics.
     transfers: TransferStats,
 }
@@ -210,13 +211,12 @@ impl Drop for Claim {
 }
 
 impl FileHub {
-    /// A hub over `store`. Upload tasks are spawned on `tasks` and end when `stopping` fires;
-    /// every byte received or sent is counted into `transfers`.
+    /// A hub over `store`. Upload tasks are spawned on `tasks`; every byte received or sent
+    /// is counted into `transfers`.
     pub fn new(
         store: Arc<dyn FileStore>,
         limits: FileLimits,
         tasks: TaskTracker,
-        stopping: CancellationToken,
         transfers: TransferStats,
     ) -> Self {
         Self {
@@ -225,13 +225,13 @@ impl FileHub {
                 limits,
                 claims: Mutex::new(Claims::default()),
                 tasks,
-                stopping,
                 transfers,
             }),
         }
     }
 
-    /// Receives one UploadFile stream and, when the client half-closes, commits the file.
+    /// Receives one UploadFile stream and, when it ends (the client half-closed), commits the
+    /// file. A stream that fails instead keeps a resumable upload's bytes for a later stream.
     pub async fn upload<S, E>(&self, chunks: S) -> Result<StoredFile, UploadFailure<E>>
     where
         S: Stream<Item = std::result::Result<UploadChunk, E>> + Send + 'static,
@@ -474,10 +474,11 @@ impl Inner {
         S: Stream<Item = std::result::Result<UploadChunk, E>> + Send,
     {
         let mut chunks = pin!(chunks);
-        let first = tokio::select! {
-            () = self.stopping.cancelled() => return Err(Error::ShuttingDown.into()),
-            first = chunks.next() => first.transpose().map_err(UploadFailure::Stream)?,
-        };
+        let first = chunks
+            .next()
+            .await
+            .transpose()
+            .map_err(UploadFailure::Stream)?;
         let header = UploadHeader::from_first(first.as_ref(), self.limits.max_file_bytes)?;
         let mut claim = match &header.upload_id {
             Some(id) => self.claim_upload_id(id)?,
@@ -491,36 +492,42 @@ impl Inner {
         self.claim_file_id(&mut claim, &session.file_id);
         let resumable = session.upload_id.is_some();
         let outcome = self.receive(&session, first, chunks).await;
-        match outcome {
-            Ok(stored) => Ok(stored),
-            Err((failure, partial)) => {
-                let keep = resumable
-                    && match &failure {
-                        UploadFailure::Stream(_) => true,
-                        UploadFailure::Domain(err) => keeps_partial(err),
-                    };
-                if keep && let Some(mut partial) = partial {
-                    // Everything that arrived becomes durable, so the client resumes from
-                    // the last byte it sent rather than the last checkpoint.
-                    let recorded = match partial.sync().await {
-                        Ok(offset) => {
-                            self.store
-                                .record_offset(&session.file_id, offset, self.expiry())
-                                .await
-                        }
-                        Err(err) => Err(err),
-                    };
-                    match recorded {
-                        Ok(()) => return Err(failure),
-                        Err(err) => tracing::warn!(%err, "keeping a broken upload failed"),
-                    }
-                }
-                if let Err(err) = self.store.discard_upload(&session.file_id).await {
-                    tracing::warn!(%err, "discarding a failed upload failed");
-                }
-                Err(failure)
+        let Err((failure, leftover)) = outcome else {
+            return outcome.map_err(|(failure, _)| failure);
+        };
+        let keep = resumable
+            && match &failure {
+                UploadFailure::Stream(_) => true,
+                UploadFailure::Domain(err) => keeps_partial(err),
+            };
+        if !keep {
+            if let Err(err) = self.store.discard_upload(&session.file_id).await {
+                tracing::warn!(%err, "discarding a failed upload failed");
             }
+            return Err(failure);
         }
+        // Everything that arrived becomes durable, so the client resumes from the last byte
+        // it sent rather than the last checkpoint.
+        let durable = match leftover {
+            Leftover::Open(mut partial) => partial.sync().await.map(Some),
+            Leftover::Durable(offset) => Ok(Some(offset)),
+            Leftover::AsRecorded => Ok(None),
+        };
+        let recorded = match durable {
+            Ok(Some(offset)) => {
+                self.store
+                    .record_offset(&session.file_id, offset, self.expiry())
+                    .await
+            }
+            Ok(None) => Ok(()),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = recorded {
+            // The session still names an offset its bytes cover (offsets are recorded only
+            // after a sync), so the upload stays resumable from there.
+            tracing::warn!(%err, "recording a broken upload's progress failed");
+        }
+        Err(failure)
     }
 
     /// The session this stream writes: a new one, or the live one of its `upload_id`.
@@ -548,19 +555,19 @@ impl Inner {
     }
 
     /// Writes the stream into the session's partial file and commits it. On failure, hands
-    /// back the partial file (if it was opened) so the caller can keep or discard it.
+    /// back what is left of the bytes so the caller can keep or discard them.
     async fn receive<S, E>(
         &self,
         session: &UploadSession,
         first: Option<UploadChunk>,
         mut chunks: std::pin::Pin<&mut S>,
-    ) -> std::result::Result<StoredFile, (UploadFailure<E>, Option<Box<dyn super::PartialFile>>)>
+    ) -> std::result::Result<StoredFile, (UploadFailure<E>, Leftover)>
     where
         S: Stream<Item = std::result::Result<UploadChunk, E>> + Send,
     {
         let mut partial = match self.store.open_partial(session).await {
             Ok(partial) => partial,
-            Err(err) => return Err((err.into(), None)),
+            Err(err) => return Err((err.into(), Leftover::AsRecorded)),
         };
         let mut progress = UploadProgress::new(session, self.limits.max_file_bytes);
         let mut checkpoint_at = progress.position() + self.limits.checkpoint_bytes;
@@ -568,11 +575,11 @@ impl Inner {
         loop {
             if let Some(chunk) = next.take() {
                 if let Err(err) = progress.accept(&chunk) {
-                    return Err((err.into(), Some(partial)));
+                    return Err((err.into(), Leftover::Open(partial)));
                 }
                 let len = chunk.data.len() as u64;
                 if let Err(err) = partial.write(chunk.data).await {
-                    return Err((err.into(), Some(partial)));
+                    return Err((err.into(), Leftover::Open(partial)));
                 }
                 self.transfers.uploaded_bytes(len);
                 if session.upload_id.is_some() && progress.position() >= checkpoint_at {
@@ -586,50 +593,55 @@ impl Inner {
                         Err(err) => Err(err),
                     };
                     if let Err(err) = recorded {
-                        return Err((err.into(), Some(partial)));
+                        return Err((err.into(), Leftover::Open(partial)));
                     }
                 }
             }
-            let item = tokio::select! {
-                () = self.stopping.cancelled() => {
-                    return Err((Error::ShuttingDown.into(), Some(partial)));
-                }
-                item = chunks.next() => item,
-            };
-            match item {
+            match chunks.next().await {
                 Some(Ok(chunk)) => next = Some(chunk),
-                Some(Err(err)) => return Err((UploadFailure::Stream(err), Some(partial))),
+                Some(Err(err)) => {
+                    return Err((UploadFailure::Stream(err), Leftover::Open(partial)));
+                }
                 None => break,
             }
         }
         if let Err(err) = progress.finish() {
-            return Err((err.into(), Some(partial)));
+            return Err((err.into(), Leftover::Open(partial)));
         }
         let written = match partial.finish().await {
             Ok(written) => written,
-            Err(err) => return Err((err.into(), None)),
+            Err(err) => return Err((err.into(), Leftover::AsRecorded)),
         };
         if let Err(err) = progress.verify(&written.sha256) {
-            return Err((err.into(), None));
+            return Err((err.into(), Leftover::AsRecorded));
         }
+        let size = written.size;
         self.store
             .commit_upload(session, written, SystemTime::now())
             .await
-            .map_err(|err| (err.into(), None))
+            .map_err(|err| (err.into(), Leftover::Durable(size)))
     }
 }
 
+/// What is left of a failed upload's bytes.
+enum Leftover {
+    /// The partial file is still open: what arrived can be made durable.
+    Open(Box<dyn super::PartialFile>),
+    /// Every byte is durable in the partial file: the commit itself failed.
+    Durable(u64),
+    /// Only what the session last recorded is known to be durable.
+    AsRecorded,
+}
+
 /// Whether a failed resumable upload keeps what arrived: yes when the client may continue
-/// (the stream broke, a chunk broke a protocol rule, the server stops); no when the content
-/// itself is wrong or storage failed.
+/// (the stream broke, a chunk broke a protocol rule, the server stops, storage failed for a
+/// while, even at the commit); no when the content itself is wrong.
 fn keeps_partial(error: &Error) -> bool {
     !matches!(
         error,
         Error::ChecksumMismatch { .. }
             | Error::UploadSizeMismatch { .. }
             | Error::FileTooLarge { .. }
-            | Error::Storage(_)
-            | Error::StorageFull
     )
 }
 

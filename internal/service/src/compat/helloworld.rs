@@ -69,7 +69,7 @@ impl client_stream_server_server::ClientStreamServer for HelloworldService {
         request: Request<Streaming<ClientStreamReq>>,
     ) -> Result<Response<ClientStreamResp>, Status> {
         let mut joined = CommaJoined::new(self.max_joined_bytes);
-        read_to_half_close(&mut request.into_inner(), &self.stopping, |request| {
+        read_to_half_close(request.into_inner(), &self.stopping, |request| {
             joined.push(&request.data).map_err(to_status)
         })
         .await?;

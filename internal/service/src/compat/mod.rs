@@ -16,6 +16,8 @@ use streamhub_biz::compat::ChatHub;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
+use crate::request_stream::{OnShutdown, request_stream};
+
 pub use chat::ChatService;
 pub use chatify::ChatifyService;
 pub use helloworld::HelloworldService;
@@ -65,28 +67,26 @@ fn paced<T: Send + 'static>(
     })
 }
 
-/// Reads a client stream to its half-close, handing each message to `on_message`; ends with
-/// `UNAVAILABLE` if shutdown starts first, so a client that never half-closes cannot hold
-/// the server open.
+/// Reads a client stream to its confirmed half-close, handing each message to `on_message`;
+/// ends with `UNAVAILABLE` if shutdown starts while it waits, so a client that never
+/// half-closes cannot hold the server open, and with `CANCELLED` if the client cancelled.
 async fn read_to_half_close<T, F>(
-    inbound: &mut Streaming<T>,
+    inbound: Streaming<T>,
     stopping: &CancellationToken,
     mut on_message: F,
 ) -> Result<(), Status>
 where
+    T: Send + 'static,
     F: FnMut(T) -> Result<(), Status>,
 {
-    loop {
-        tokio::select! {
-            // A message already received is handled before the shutdown notice.
-            biased;
-            next = inbound.message() => match next? {
-                Some(message) => on_message(message)?,
-                None => return Ok(()),
-            },
-            () = stopping.cancelled() => {
-                return Err(Status::unavailable("server is shutting down"));
+    let (messages, half_close) = request_stream(inbound, OnShutdown::EndWhenIdle(stopping.clone()));
+    half_close
+        .confirm_while(async {
+            let mut messages = std::pin::pin!(messages);
+            while let Some(message) = messages.next().await.transpose()? {
+                on_message(message)?;
             }
-        }
-    }
+            Ok(())
+        })
+        .await
 }

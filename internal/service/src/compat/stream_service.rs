@@ -65,7 +65,7 @@ impl stream_service_server::StreamService for StreamService {
     ) -> Result<Response<StreamResponse>, Status> {
         // The seed's reply does not depend on what was recorded; reading to the half-close
         // is what the client waits for.
-        read_to_half_close(&mut request.into_inner(), &self.stopping, |_| Ok(())).await?;
+        read_to_half_close(request.into_inner(), &self.stopping, |_| Ok(())).await?;
         Ok(Response::new(response(compat::record_reply())))
     }
 
