@@ -1024,3 +1024,75 @@ async fn a_shutdown_keeps_a_resumable_upload_for_the_next_start() {
     assert!(bytes == data, "byte-identical");
     app.stop().await;
 }
+
+/// A commit that the database refuses for a while (another writer holds the lock past the
+/// busy timeout) fails with UNAVAILABLE and throws nothing away: the resumable upload is
+/// finished by the next stream once the database is free.
+#[tokio::test]
+async fn a_busy_database_at_commit_keeps_a_resumable_upload_resumable() {
+    use sqlx::Connection as _;
+
+    let app = spawn_app_with(|config| {
+        config.data.database.busy_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let mut client = app.streaming();
+    let root = storage_root(&app);
+    let data = content(500_000, 51);
+    let (sender, receiver) = mpsc::channel(64);
+    let mut caller = client.clone();
+    let call = tokio::spawn(async move { caller.upload_file(ReceiverStream::new(receiver)).await });
+    let mut chunks = chunks_of(&data, CHUNK, 0, "busy-commit");
+    let mut last = chunks.pop().expect("chunks");
+    for chunk in chunks {
+        sender.send(chunk).await.expect("queued");
+    }
+    until_partial_holds(&root, data.len() - last.data.len()).await;
+
+    // Another writer takes the database's write lock and keeps it.
+    let database = app.data_dir().join("streamhub.db");
+    let mut writer = sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+        .await
+        .expect("a second connection");
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut writer)
+        .await
+        .expect("the write lock");
+    last.checksum = sha256_hex(&data);
+    sender.send(last).await.expect("queued");
+    drop(sender);
+    let refused = within("the refused commit", call).await.expect("call task");
+    assert_status(refused, Code::Unavailable, "try again");
+    sqlx::query("ROLLBACK")
+        .execute(&mut writer)
+        .await
+        .expect("release the lock");
+    assert!(
+        listed_ids(&mut client).await.is_empty(),
+        "nothing committed"
+    );
+
+    let offset = client
+        .get_upload_status(UploadStatusRequest {
+            upload_id: "busy-commit".into(),
+        })
+        .await
+        .expect("the upload is still resumable")
+        .into_inner()
+        .offset;
+    let offset = usize::try_from(offset).expect("an offset");
+    let mut rest = chunks_of(&data[offset..], CHUNK, offset, "busy-commit");
+    if rest.is_empty() {
+        rest.push(FileChunk {
+            upload_id: "busy-commit".into(),
+            offset: offset as i64,
+            is_last: true,
+            ..FileChunk::default()
+        });
+    }
+    rest.last_mut().expect("a chunk").checksum = sha256_hex(&data);
+    let finished = upload(&mut client, rest).await.expect("the resumed upload");
+    assert_eq!(finished.checksum, sha256_hex(&data));
+    assert_eq!(finished.total_bytes, data.len() as i64);
+    app.stop().await;
+}
