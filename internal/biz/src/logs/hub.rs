@@ -270,13 +270,16 @@ impl Cursor {
         if let Some(tail) = self.query.tail.filter(|&tail| tail > 0)
             && self.query.after_id == 0
         {
+            // Read before the tail query: an entry committed between the two reads is then
+            // after the resume point (replayed from the store), not skipped by it.
+            let last_before = repo.last_id().await?.min(self.up_to);
             self.last_sent = match repo
                 .tail_start(&self.query.filter, tail, self.up_to)
                 .await?
             {
                 Some(oldest) => oldest - 1,
-                // Nothing matches yet: whatever comes later is within the tail.
-                None => repo.last_id().await?.min(self.up_to),
+                // Nothing matched: whatever comes later is within the tail.
+                None => last_before,
             };
         }
         Ok(())
@@ -296,6 +299,8 @@ mod tests {
     #[derive(Debug, Default)]
     struct MemoryRepo {
         entries: StdMutex<Vec<LogEntry>>,
+        /// Committed by another writer right after the next tail query has been answered.
+        after_tail_query: StdMutex<Option<NewLogEntry>>,
     }
 
     impl MemoryRepo {
@@ -347,6 +352,11 @@ mod tests {
                 .take(count as usize)
                 .last()
                 .map(|e| e.id);
+            if let Some(racing) = self.after_tail_query.lock().expect("not poisoned").take() {
+                let mut stored = self.locked();
+                let id = stored.len() as i64 + 1;
+                stored.push(racing.with_id(id));
+            }
             Box::pin(async move { Ok(start) })
         }
 
@@ -483,5 +493,38 @@ mod tests {
             }
         }
         assert_eq!(seen, (1..=253).collect::<Vec<_>>());
+    }
+
+    #[tokio::test]
+    async fn a_tail_follow_keeps_an_entry_committed_right_after_its_tail_query() {
+        let repo = Arc::new(MemoryRepo::default());
+        // Nothing matches the tail query; the first matching entry is committed just after.
+        *repo.after_tail_query.lock().expect("not poisoned") = Some(entry("svc", Level::Error));
+        let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16);
+        let mut follower = pin!(hub.stream(LogQuery {
+            filter: LogFilter {
+                service: None,
+                min_level: Level::Error,
+            },
+            tail: Some(5),
+            follow: true,
+            ..LogQuery::default()
+        }));
+        let first = tokio::time::timeout(Duration::from_secs(5), follower.next())
+            .await
+            .expect("the racing entry is delivered, not skipped")
+            .expect("open")
+            .expect("no error");
+        assert_eq!(first.id, 1);
+        write(&hub, 1).await;
+        hub.append(vec![entry("svc", Level::Error)])
+            .await
+            .expect("append");
+        let next = tokio::time::timeout(Duration::from_secs(5), follower.next())
+            .await
+            .expect("the next matching entry")
+            .expect("open")
+            .expect("no error");
+        assert_eq!(next.id, 3, "no repeat, the non-matching entry filtered");
     }
 }
