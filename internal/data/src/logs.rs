@@ -227,6 +227,22 @@ impl LogRepo for SqliteLogRepo {
         ))
     }
 
+    fn oldest_id(&self) -> RepoFuture<'_, Option<i64>> {
+        Box::pin(tracing::Instrument::instrument(
+            async move {
+                sqlx::query_scalar::<_, Option<i64>>("SELECT min(id) FROM logs")
+                    .fetch_one(self.database.pool())
+                    .await
+                    .map_err(storage)
+            },
+            tracing::info_span!(
+                "db.logs.oldest_id",
+                db.system = "sqlite",
+                db.operation = "SELECT"
+            ),
+        ))
+    }
+
     fn delete_older_than(&self, cutoff: SystemTime) -> RepoFuture<'_, u64> {
         Box::pin(tracing::Instrument::instrument(
             async move {

@@ -192,6 +192,18 @@ impl LogHub {
     }
 }
 
+/// How a resumed reader learns that retention deleted entries after its resume point: the
+/// stream cannot say it (the seed's messages have no field for it), so the server log does.
+fn log_deleted_since_resume_point(after_id: i64, first_kept: i64) {
+    tracing::warn!(
+        after_id,
+        first_kept,
+        deleted = first_kept - after_id - 1,
+        "a stream resumed from an id older than the log store keeps; retention deleted the \
+         entries in between"
+    );
+}
+
 /// One reader's position: see the module docs for the hand-over.
 struct Cursor {
     hub: LogHub,
@@ -260,12 +272,27 @@ impl Cursor {
         }
     }
 
+    async fn report_deleted_since_resume_point(&self) -> Result<()> {
+        let repo = &self.hub.inner.repo;
+        let first_kept = match repo.oldest_id().await? {
+            Some(oldest) => oldest,
+            None => repo.last_id().await? + 1,
+        };
+        if first_kept > self.query.after_id + 1 {
+            log_deleted_since_resume_point(self.query.after_id, first_kept);
+        }
+        Ok(())
+    }
+
     async fn start(&mut self) -> Result<()> {
         let repo = &self.hub.inner.repo;
         if self.query.follow {
             self.live = Some(self.hub.subscribe());
         } else {
             self.up_to = repo.last_id().await?;
+        }
+        if self.query.after_id > 0 {
+            self.report_deleted_since_resume_point().await?;
         }
         if let Some(tail) = self.query.tail.filter(|&tail| tail > 0)
             && self.query.after_id == 0
@@ -301,6 +328,8 @@ mod tests {
         entries: StdMutex<Vec<LogEntry>>,
         /// Committed by another writer right after the next tail query has been answered.
         after_tail_query: StdMutex<Option<NewLogEntry>>,
+        /// Retention deleted the entries with smaller ids.
+        kept_from: StdMutex<i64>,
     }
 
     impl MemoryRepo {
@@ -332,6 +361,7 @@ mod tests {
                 .locked()
                 .iter()
                 .filter(|e| e.id > after_id && e.id <= up_to && filter.matches(e))
+                .filter(|e| e.id >= *self.kept_from.lock().expect("not poisoned"))
                 .take(limit as usize)
                 .cloned()
                 .collect();
@@ -363,6 +393,16 @@ mod tests {
         fn last_id(&self) -> super::super::RepoFuture<'_, i64> {
             let last = self.locked().len() as i64;
             Box::pin(async move { Ok(last) })
+        }
+
+        fn oldest_id(&self) -> super::super::RepoFuture<'_, Option<i64>> {
+            let kept_from = *self.kept_from.lock().expect("not poisoned");
+            let oldest = self
+                .locked()
+                .iter()
+                .map(|e| e.id)
+                .find(|&id| id >= kept_from);
+            Box::pin(async move { Ok(oldest) })
         }
 
         fn delete_older_than(&self, _cutoff: SystemTime) -> super::super::RepoFuture<'_, u64> {
@@ -526,5 +566,58 @@ mod tests {
             .expect("open")
             .expect("no error");
         assert_eq!(next.id, 3, "no repeat, the non-matching entry filtered");
+    }
+
+    #[test]
+    fn a_resume_from_before_what_retention_kept_is_reported_in_the_log() {
+        let log = Arc::new(StdMutex::new(Vec::<u8>::new()));
+        let writer = {
+            let log = Arc::clone(&log);
+            move || LogWriter(Arc::clone(&log))
+        };
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer)
+            .with_ansi(false)
+            .finish();
+        let _default = tracing::subscriber::set_default(subscriber);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let repo = Arc::new(MemoryRepo::default());
+            let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16);
+            write(&hub, 10).await;
+            *repo.kept_from.lock().expect("not poisoned") = 6;
+            let resumed = |after_id| {
+                hub.stream(LogQuery {
+                    after_id,
+                    ..LogQuery::default()
+                })
+            };
+            assert_eq!(ids(resumed(5)).await, [6, 7, 8, 9, 10], "nothing lost");
+            let before = String::from_utf8(log.lock().expect("log").clone()).expect("utf-8");
+            assert!(!before.contains("retention deleted"), "{before}");
+            assert_eq!(ids(resumed(2)).await, [6, 7, 8, 9, 10]);
+        });
+        let logged = String::from_utf8(log.lock().expect("log").clone()).expect("utf-8");
+        assert!(
+            logged.contains("retention deleted") && logged.contains("deleted=3"),
+            "{logged}"
+        );
+    }
+
+    /// A `tracing` writer into a shared buffer.
+    struct LogWriter(Arc<StdMutex<Vec<u8>>>);
+
+    impl std::io::Write for LogWriter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().expect("log").extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
     }
 }

@@ -35,6 +35,10 @@ pub trait LogRepo: Send + Sync + fmt::Debug + 'static {
     /// The highest id stored so far (0 when the store is empty).
     fn last_id(&self) -> RepoFuture<'_, i64>;
 
+    /// The lowest id still stored (`None` when the store is empty): retention deletes the
+    /// entries before it.
+    fn oldest_id(&self) -> RepoFuture<'_, Option<i64>>;
+
     /// Deletes entries whose timestamp is before `cutoff`; returns how many went.
     fn delete_older_than(&self, cutoff: SystemTime) -> RepoFuture<'_, u64>;
 
