@@ -17,7 +17,7 @@ mod status;
 mod stream;
 mod streaming;
 
-pub use shutdown::{Shutdown, TRANSFER_STALL_AFTER_STOP, shutting_down};
+pub use shutdown::{Shutdown, shutting_down};
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
 pub use streaming::{StreamingDomain, StreamingService};

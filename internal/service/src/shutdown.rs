@@ -14,7 +14,7 @@ use tonic::Status;
 
 /// How long a transfer may wait for its next message once shutdown has started: an upload
 /// whose client sends nothing for this long is idle, not moving bytes, and ends at once.
-pub const TRANSFER_STALL_AFTER_STOP: Duration = Duration::from_millis(500);
+pub(crate) const TRANSFER_STALL_AFTER_STOP: Duration = Duration::from_millis(500);
 
 /// The two shutdown signals. Cheap to clone; the server cancels them, calls watch them.
 #[derive(Debug, Clone, Default)]
