@@ -49,6 +49,14 @@ pub enum Error {
     /// The stream did not keep up with the document's updates and was cut off.
     #[error("slow consumer: the stream fell too far behind the document's updates")]
     EditorTooSlow,
+    /// Writing the document failed, so it was closed (the storage detail is in the log only).
+    #[error(
+        "document {document_id:?} could not be saved and was closed; its latest edits may be lost; join again"
+    )]
+    DocumentNotSaved { document_id: String },
+    /// Joining kept meeting the document's actor just as it stopped.
+    #[error("document {document_id:?} kept closing while this stream joined; try again")]
+    DocumentKeptClosing { document_id: String },
     // --- market, sensors, batch (issue 5) ---
     /// A GetStockPrices request breaks a rule; the message names the field and value.
     #[error("{0}")]

@@ -17,6 +17,8 @@ pub fn to_status(error: Error) -> Status {
         Error::DocumentTooLarge { .. } | Error::TooManyDocuments { .. } | Error::EditorTooSlow => {
             Status::resource_exhausted(error.to_string())
         }
+        Error::DocumentNotSaved { .. } => Status::internal(error.to_string()),
+        Error::DocumentKeptClosing { .. } => Status::unavailable(error.to_string()),
         Error::Storage(detail) => {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")

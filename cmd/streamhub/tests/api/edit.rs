@@ -543,3 +543,119 @@ async fn concurrent_editors_converge_for_many_seeds() {
         within("convergence", converge(&app, seed)).await;
     }
 }
+
+/// A write that fails (here a trigger, standing in for a full disk) ends the document for
+/// every editor with INTERNAL and a message naming the document, never the database's own
+/// words; the document then reopens from what was saved.
+#[tokio::test]
+async fn a_failed_save_ends_every_editor_with_internal_and_a_rejoin_hint() {
+    use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
+
+    const SECRET: &str = "disk full writing /srv/streamhub/streamhub.db";
+    let app = spawn_app().await;
+    let (mut ann, _) = Editor::join(&app, "fragile", "ann").await;
+    ann.send(ann.op("INSERT", 0, "saved", 0, None)).await;
+    ann.until_revision(1).await;
+    let (mut bob, _) = Editor::join(&app, "fragile", "bob").await;
+
+    let options = SqliteConnectOptions::new().filename(app.data_dir().join("streamhub.db"));
+    let mut db = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the test's database");
+    sqlx::query(&format!(
+        "CREATE TRIGGER fail_edits BEFORE INSERT ON document_ops \
+         BEGIN SELECT RAISE(ABORT, '{SECRET}'); END"
+    ))
+    .execute(&mut db)
+    .await
+    .expect("create the failing trigger");
+
+    ann.send(ann.op("INSERT", 0, "lost ", 0, None)).await;
+    for editor in [&mut ann, &mut bob] {
+        let err = editor
+            .end()
+            .await
+            .expect_err("the document closed with a status");
+        assert_eq!(err.code(), Code::Internal, "{}: {err}", editor.user);
+        let message = err.message();
+        assert!(
+            message.contains("\"fragile\" could not be saved") && message.contains("join again"),
+            "{}: the message should say what happened and what to do: {message:?}",
+            editor.user
+        );
+        for secret in [SECRET, "trigger", "document_ops", "/srv"] {
+            assert!(
+                !message.contains(secret),
+                "{}: {secret:?} leaked: {message:?}",
+                editor.user
+            );
+        }
+    }
+
+    sqlx::query("DROP TRIGGER fail_edits")
+        .execute(&mut db)
+        .await
+        .expect("drop the trigger");
+    db.close().await.expect("close the test's database");
+    let (_, snapshot) = Editor::join(&app, "fragile", "carl").await;
+    assert_eq!(
+        (snapshot.content.as_str(), snapshot.revision),
+        ("saved", 1),
+        "a rejoin sees what was saved"
+    );
+}
+
+/// Streams that join and leave one document while it keeps emptying: every join must meet a
+/// running document, never "server is shutting down" from an actor that just stopped idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joins_racing_a_documents_idle_stop_always_succeed() {
+    const STREAMS: usize = 8;
+    const ROUNDS: usize = 25;
+    let app = spawn_app().await;
+    let mut streams = tokio::task::JoinSet::new();
+    for stream in 0..STREAMS {
+        let client = app.streaming();
+        streams.spawn(async move {
+            for round in 0..ROUNDS {
+                let (ops, requests) = mpsc::channel(1);
+                ops.send(EditOperation {
+                    user_id: format!("user{stream}"),
+                    document_id: "churn".to_owned(),
+                    operation_type: "JOIN".to_owned(),
+                    ..EditOperation::default()
+                })
+                .await
+                .expect("queue the join");
+                let mut updates = client
+                    .clone()
+                    .collaborative_edit(ReceiverStream::new(requests))
+                    .await
+                    .unwrap_or_else(|err| panic!("stream {stream} round {round}: open: {err}"))
+                    .into_inner();
+                match updates.message().await {
+                    Ok(Some(snapshot)) => assert!(
+                        snapshot.active_users.contains(&format!("user{stream}")),
+                        "stream {stream} round {round}: the snapshot lists its joiner"
+                    ),
+                    other => {
+                        panic!("stream {stream} round {round}: expected a snapshot, got {other:?}")
+                    }
+                }
+                // Leave: half-close, then read to the end so the leave is done.
+                drop(ops);
+                loop {
+                    match updates.message().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(status) => {
+                            panic!("stream {stream} round {round}: leaving ended with {status}")
+                        }
+                    }
+                }
+            }
+        });
+    }
+    while let Some(done) = within("every join and leave", streams.join_next()).await {
+        done.expect("a stream task");
+    }
+}

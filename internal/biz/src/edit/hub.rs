@@ -4,7 +4,14 @@
 //! document are serialised without a global lock while different documents proceed in
 //! parallel. The hub's map (a std mutex, never held across an await) only finds or starts
 //! actors. An actor loads its document on start, persists every edit before broadcasting it,
-//! and stops when its last subscriber leaves or the server shuts down.
+//! and stops when its last subscriber leaves, when a write fails (so the next join reloads
+//! what is durable), or when the server shuts down.
+//!
+//! Stopping: an actor closes its queue and then receives until the queue is drained, so a
+//! command whose sender got in just before the close (a join that found the actor in the map
+//! just as it stopped for lack of members) is still seen. Its reply is dropped, which tells
+//! the joiner to start over on a fresh actor; the editors of a document that stops for any
+//! other reason learn why from [`EditSession`] (shutting down, or the document not saved).
 //!
 //! Queues: each actor's command queue is bounded and its senders wait (they are the editing
 //! streams themselves, so a busy document slows its own editors only). Each subscriber's update
@@ -14,8 +21,8 @@
 use std::{
     collections::{BTreeMap, HashMap},
     sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+        atomic::{AtomicU64, Ordering},
     },
     time::SystemTime,
 };
@@ -81,7 +88,17 @@ struct Joined {
     subscriber: u64,
     snapshot: Arc<DocumentUpdate>,
     updates: mpsc::Receiver<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    ended: Arc<OnceLock<Ended>>,
+}
+
+/// Why the document ended a subscription, set before its update queue closes. Unset when the
+/// queue closes means the server is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The subscriber fell too far behind.
+    CutOff,
+    /// A write failed; the document was closed so the next join reloads what is durable.
+    NotSaved,
 }
 
 /// A running actor as the hub's map knows it.
@@ -112,8 +129,9 @@ pub struct EditHub {
 /// Capacity of an actor's command queue.
 const COMMAND_QUEUE: usize = 256;
 
-/// How often `join` retries when it meets an actor that was just stopping.
-const JOIN_ATTEMPTS: usize = 8;
+/// How often `join` starts over when it meets an actor that was just stopping. Each miss
+/// means an actor stopped meanwhile, so running out takes a document that keeps closing.
+const JOIN_ATTEMPTS: usize = 64;
 
 impl EditHub {
     /// A hub whose actors run on `tasks` and stop when `stopping` fires.
@@ -161,7 +179,9 @@ impl EditHub {
                 continue;
             }
             let Ok(joined) = answer.await else {
-                // The actor stopped with our command still queued.
+                // The actor stopped with our command still queued (for lack of members, or
+                // after a failed write): start over on a fresh one, which loads the document
+                // as stored, unless the server is shutting down (`actor_for` says so).
                 self.inner.forget(document_id, actor.generation);
                 continue;
             };
@@ -173,12 +193,17 @@ impl EditHub {
                 commands: actor.commands,
                 snapshot: joined.snapshot,
                 updates: joined.updates,
-                cut_off: joined.cut_off,
+                ended: joined.ended,
                 stopping: self.inner.stopping.clone(),
                 tasks: self.inner.tasks.clone(),
             });
         }
-        Err(Error::ShuttingDown)
+        if self.inner.stopping.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        Err(Error::DocumentKeptClosing {
+            document_id: document_id.to_owned(),
+        })
     }
 
     /// The running actor of `document_id`, started if there is none.
@@ -238,7 +263,7 @@ pub struct EditSession {
     commands: mpsc::Sender<Command>,
     snapshot: Arc<DocumentUpdate>,
     updates: mpsc::Receiver<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    ended: Arc<OnceLock<Ended>>,
     stopping: CancellationToken,
     /// Owns the task that delivers a leave the busy actor could not take at once.
     tasks: TaskTracker,
@@ -271,10 +296,12 @@ impl EditSession {
 
     /// Why the document no longer answers this session.
     fn gone(&self) -> Error {
-        if self.cut_off.load(Ordering::Acquire) {
-            Error::EditorTooSlow
-        } else {
-            Error::ShuttingDown
+        match self.ended.get() {
+            Some(Ended::CutOff) => Error::EditorTooSlow,
+            Some(Ended::NotSaved) => Error::DocumentNotSaved {
+                document_id: self.document_id.clone(),
+            },
+            None => Error::ShuttingDown,
         }
     }
 
@@ -284,7 +311,8 @@ impl EditSession {
     }
 
     /// The next update, or why there is none: [`Error::EditorTooSlow`] when this session was
-    /// cut off, [`Error::ShuttingDown`] when the document closed.
+    /// cut off, [`Error::DocumentNotSaved`] when a write failed and the document closed,
+    /// [`Error::ShuttingDown`] when the server is stopping.
     pub async fn next_update(&mut self) -> Result<Arc<DocumentUpdate>> {
         self.updates.recv().await.ok_or_else(|| self.gone())
     }
@@ -314,7 +342,7 @@ impl Drop for EditSession {
 struct Subscriber {
     user_id: String,
     updates: mpsc::Sender<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    ended: Arc<OnceLock<Ended>>,
 }
 
 /// The state an actor owns.
@@ -347,8 +375,11 @@ async fn run_actor(
             tracing::error!(document = %id, %err, "cannot load document");
             inner.forget(&id, generation);
             queue.close();
+            // Answered rather than dropped: a dropped join would retry into the same failure.
             while let Some(command) = queue.recv().await {
-                refuse(command, || Error::Storage(err.to_string()));
+                if let Command::Join { reply, .. } = command {
+                    let _ = reply.send(Err(Error::Storage(err.to_string())));
+                }
             }
             return;
         }
@@ -395,8 +426,11 @@ async fn run_actor(
         };
         if let Err(err) = handled {
             // Storage failed after the edit was applied in memory: drop this copy of the
-            // document so the next join reloads what is durable.
+            // document so the next join reloads what is durable, and tell its editors why.
             tracing::error!(document = %actor.id, %err, "closing document after a storage failure");
+            for subscriber in actor.subscribers.values() {
+                let _ = subscriber.ended.set(Ended::NotSaved);
+            }
             break;
         }
         if actor.subscribers.is_empty() {
@@ -417,20 +451,14 @@ async fn run_actor(
     }
     inner.forget(&actor.id, generation);
     queue.close();
-    while let Ok(command) = queue.try_recv() {
-        refuse(command, || Error::ShuttingDown);
-    }
-}
-
-fn refuse(command: Command, error: impl Fn() -> Error) {
-    match command {
-        Command::Join { reply, .. } => {
-            let _ = reply.send(Err(error()));
-        }
-        Command::Submit { reply, .. } => {
-            let _ = reply.send(Err(error()));
-        }
-        Command::Leave { .. } => {}
+    // Ends every subscription; each session reads why from its `ended`.
+    drop(actor);
+    // `recv` (unlike `try_recv`) also waits for senders that were admitted before the close
+    // and have not pushed yet; a command pushed after the last look would keep its reply
+    // pending for as long as its sender lives. Dropping a reply is the answer: a join starts
+    // over on a fresh actor, an edit learns from its session why the document ended.
+    while let Some(command) = queue.recv().await {
+        drop(command);
     }
 }
 
@@ -440,7 +468,7 @@ impl Actor {
         match command {
             Command::Join { user_id, reply } => {
                 let (updates, receiver) = mpsc::channel(self.inner.limits.subscriber_queue);
-                let cut_off = Arc::new(AtomicBool::new(false));
+                let ended = Arc::new(OnceLock::new());
                 let subscriber = self.next_subscriber;
                 self.next_subscriber += 1;
                 self.subscribers.insert(
@@ -448,7 +476,7 @@ impl Actor {
                     Subscriber {
                         user_id: user_id.clone(),
                         updates,
-                        cut_off: Arc::clone(&cut_off),
+                        ended: Arc::clone(&ended),
                     },
                 );
                 let snapshot = self.update(&user_id, None);
@@ -456,7 +484,7 @@ impl Actor {
                     subscriber,
                     snapshot: Arc::clone(&snapshot),
                     updates: receiver,
-                    cut_off,
+                    ended,
                 };
                 if reply.send(Ok(joined)).is_err() {
                     self.subscribers.remove(&subscriber);
@@ -504,8 +532,11 @@ impl Actor {
             .append(&self.id, self.document.text(), &applied, keep)
             .await;
         if let Err(err) = persisted {
+            // The detail goes to the log (by the caller); the authors hear what it means.
             for (_, _, reply) in accepted {
-                let _ = reply.send(Err(Error::Storage(err.to_string())));
+                let _ = reply.send(Err(Error::DocumentNotSaved {
+                    document_id: self.id.clone(),
+                }));
             }
             return Err(err);
         }
@@ -550,7 +581,7 @@ impl Actor {
             match subscriber.updates.try_send(Arc::clone(&update)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.cut_off.store(true, Ordering::Release);
+                    let _ = subscriber.ended.set(Ended::CutOff);
                     self.inner.cut_offs.fetch_add(1, Ordering::Relaxed);
                     gone.push(id);
                 }
@@ -564,5 +595,183 @@ impl Actor {
                 self.broadcast_except(u64::MAX, update);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::{EditKind, memory::MemoryDocumentRepo, ot::TextOp};
+
+    const LIMITS: EditLimits = EditLimits {
+        document: DocumentLimits {
+            op_log: 100,
+            max_chars: 1_000,
+        },
+        max_open_documents: 10,
+        subscriber_queue: 16,
+    };
+
+    fn hub(repo: Arc<MemoryDocumentRepo>) -> EditHub {
+        EditHub::new(repo, LIMITS, CancellationToken::new(), TaskTracker::new())
+    }
+
+    fn insert(user: &str, text: &str) -> EditRequest {
+        EditRequest {
+            user_id: user.to_owned(),
+            kind: EditKind::Insert,
+            op: TextOp::insert(0, text),
+            format: String::new(),
+            base_revision: None,
+        }
+    }
+
+    /// Awaits `future`, failing after a generous bound: a hang is the bug these tests catch.
+    async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(10), future)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    /// Yields until `condition` holds (bounded by [`within`]).
+    async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+        within(what, async {
+            while !condition() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+
+    /// Two tasks join and leave one document, which empties (and its actor stops) over and
+    /// over; every join must land on a running actor, neither refused as "shutting down"
+    /// nor left waiting on a stopped one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn joins_racing_idle_stops_always_succeed() {
+        let hub = hub(MemoryDocumentRepo::new());
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..2 {
+            let hub = hub.clone();
+            tasks.spawn(async move {
+                for round in 0..10_000 {
+                    let joined = within("a join", hub.join("churn", &format!("user{task}"))).await;
+                    let session =
+                        joined.unwrap_or_else(|err| panic!("task {task} round {round}: {err}"));
+                    drop(session);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a joining task");
+        }
+    }
+
+    /// The race above, lined up: a join admitted to an actor's queue (a permit taken) just
+    /// before the actor stops for lack of members is still answered, with a dropped reply that
+    /// sends the joiner to a fresh actor.
+    #[tokio::test]
+    async fn a_join_admitted_as_its_actor_stops_idle_is_sent_to_a_fresh_actor() {
+        let hub = hub(MemoryDocumentRepo::new());
+        let first = hub.join("d", "ann").await.expect("ann joins");
+        let stale = hub.inner.actors().get("d").cloned().expect("d is open");
+        let permit = stale.commands.reserve().await.expect("the actor runs");
+        drop(first);
+        // The actor stops: it leaves the map, then waits for the admitted command.
+        until("the idle actor to leave the map", || {
+            !hub.inner.actors().contains_key("d")
+        })
+        .await;
+        let (reply, answer) = oneshot::channel();
+        permit.send(Command::Join {
+            user_id: "bob".to_owned(),
+            reply,
+        });
+        let answer = within("the stopped actor to answer", answer).await;
+        assert!(
+            answer.is_err(),
+            "a stopping actor must drop the join's reply (start over), got {answer:?}"
+        );
+        let bob = hub.join("d", "bob").await.expect("bob joins a fresh actor");
+        assert_eq!(bob.snapshot().active_users, ["bob"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_tells_every_editor_and_the_next_join_reloads() {
+        let repo = MemoryDocumentRepo::new();
+        let hub = hub(Arc::clone(&repo));
+        let ann = hub.join("d", "ann").await.expect("ann joins");
+        ann.submit(insert("ann", "kept")).await.expect("saved");
+        let mut bob = hub.join("d", "bob").await.expect("bob joins");
+        repo.fail_appends(true);
+        let err = ann
+            .submit(insert("ann", "lost "))
+            .await
+            .expect_err("the write fails");
+        let bob_err = within("bob to hear", async {
+            loop {
+                if let Err(err) = bob.next_update().await {
+                    return err;
+                }
+            }
+        })
+        .await;
+        for (who, err) in [("ann", err), ("bob", bob_err)] {
+            assert!(
+                matches!(&err, Error::DocumentNotSaved { document_id } if document_id == "d"),
+                "{who}: expected DocumentNotSaved for d, got {err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("join again"), "{who}: {message}");
+            assert!(
+                !message.contains(super::super::memory::FAILURE_DETAIL),
+                "{who}: the storage detail leaked: {message}"
+            );
+        }
+        repo.fail_appends(false);
+        let carl = hub.join("d", "carl").await.expect("carl joins");
+        let snapshot = carl.snapshot();
+        assert_eq!(
+            (snapshot.content.as_ref(), snapshot.revision),
+            ("kept", 1),
+            "the next join sees what was durable"
+        );
+    }
+
+    /// A join queued behind an edit whose write fails must not be refused: it joins the
+    /// document as stored, on a fresh actor.
+    #[tokio::test]
+    async fn a_join_queued_behind_a_failed_save_joins_the_stored_document() {
+        let repo = MemoryDocumentRepo::new();
+        let hub = hub(Arc::clone(&repo));
+        let ann = hub.join("d", "ann").await.expect("ann joins");
+        let gate = repo.gate_appends();
+        let editing = tokio::spawn(async move {
+            let result = ann.submit(insert("ann", "lost")).await;
+            (ann, result)
+        });
+        within("the write to start", repo.append_started()).await;
+        let actor = hub.inner.actors().get("d").cloned().expect("d is open");
+        let joining = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.join("d", "bob").await }
+        });
+        until("bob's join to be queued", || {
+            actor.commands.capacity() < COMMAND_QUEUE
+        })
+        .await;
+        repo.fail_appends(true);
+        gate.add_permits(1);
+        let (_ann, result) = within("ann's edit", editing).await.expect("edit task");
+        assert!(
+            matches!(result, Err(Error::DocumentNotSaved { .. })),
+            "{result:?}"
+        );
+        let bob = within("bob's join", joining)
+            .await
+            .expect("join task")
+            .unwrap_or_else(|err| panic!("bob's join must start over, got {err}"));
+        let snapshot = bob.snapshot();
+        assert_eq!((snapshot.content.as_ref(), snapshot.revision), ("", 0));
+        assert!(repo.stored("d").is_none(), "nothing was saved");
     }
 }

@@ -3,6 +3,8 @@
 
 mod document;
 mod hub;
+#[cfg(test)]
+mod memory;
 pub mod ot;
 mod repo;
 
