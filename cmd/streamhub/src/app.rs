@@ -138,7 +138,7 @@ impl Application {
             batch_limits: batch_limits(&config.batch),
             edits: EditHub::new(
                 Arc::new(SqliteDocumentRepo::new(data.database())),
-                edit_limits(&config.edit),
+                edit_limits(&config.edit, config.server.grpc.max_encoding_message_size),
                 stopping.clone(),
                 tasks.clone(),
             ),
@@ -235,7 +235,9 @@ impl Application {
     }
 }
 
-fn edit_limits(conf: &EditConf) -> EditLimits {
+/// `max_update_bytes` is `server.grpc.max_encoding_message_size`: no document may produce an
+/// update the transport would refuse to encode.
+fn edit_limits(conf: &EditConf, max_update_bytes: usize) -> EditLimits {
     EditLimits {
         document: DocumentLimits {
             op_log: conf.op_log,
@@ -243,6 +245,7 @@ fn edit_limits(conf: &EditConf) -> EditLimits {
         },
         max_open_documents: conf.max_open_documents,
         subscriber_queue: conf.subscriber_queue,
+        max_update_bytes,
     }
 }
 

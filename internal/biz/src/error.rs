@@ -43,6 +43,21 @@ pub enum Error {
     /// The edit would make the document larger than allowed.
     #[error("the document would grow to {chars} chars, over the limit of {limit}")]
     DocumentTooLarge { chars: usize, limit: usize },
+    /// The edit's update (the whole text after it, plus the edit) would be larger than the
+    /// largest message the server sends.
+    #[error(
+        "this edit would make an update of up to {bytes} bytes (the whole text after it plus the edit), over the {limit} bytes one message may carry (server.grpc.max_encoding_message_size); it was not applied: send smaller edits or keep the document smaller"
+    )]
+    UpdateTooLarge { bytes: usize, limit: usize },
+    /// The document's snapshot would be larger than the largest message the server sends.
+    #[error(
+        "document {document_id:?} is too large to send: its snapshot would take up to {bytes} bytes, over the {limit} bytes one message may carry (server.grpc.max_encoding_message_size)"
+    )]
+    DocumentTooLargeToSend {
+        document_id: String,
+        bytes: usize,
+        limit: usize,
+    },
     /// Too many documents are open.
     #[error("too many open documents (limit {limit}); try again later")]
     TooManyDocuments { limit: usize },

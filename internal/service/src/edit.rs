@@ -292,3 +292,77 @@ impl std::fmt::Debug for EditStream {
         f.debug_struct("EditStream").finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use prost::Message as _;
+    use streamhub_biz::edit::size::UpdateShape;
+
+    use super::*;
+
+    /// biz refuses updates by a bound on their size; the bound must hold for the real
+    /// encoding with every field at its largest.
+    #[test]
+    fn the_biz_bound_covers_the_encoded_update() {
+        let id = "d".repeat(MAX_ID_BYTES);
+        let users: Vec<String> = (0..5)
+            .map(|i| format!("{i}").repeat(MAX_ID_BYTES))
+            .collect();
+        let far = SystemTime::UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+        let ops = [
+            (
+                EditKind::Insert,
+                TextOp::insert(usize::MAX, "😀".repeat(300)),
+                String::new(),
+            ),
+            (
+                EditKind::Delete,
+                TextOp::delete(usize::MAX, usize::MAX),
+                String::new(),
+            ),
+            (EditKind::Format, TextOp::Noop, "bold".repeat(64)),
+        ];
+        for (kind, op, format) in ops {
+            let op_text = match &op {
+                TextOp::Insert { text, .. } => text.len(),
+                _ => format.len(),
+            };
+            let update = DocumentUpdate {
+                document_id: id.clone(),
+                user_id: users[0].clone(),
+                content: "世".repeat(1000).into(),
+                active_users: users.clone(),
+                revision: i64::MAX,
+                edit: Some(AppliedEdit {
+                    revision: i64::MAX,
+                    user_id: users[1].clone(),
+                    kind,
+                    op,
+                    format,
+                    applied_at: far,
+                }),
+                timestamp: far,
+            };
+            let encoded = update_to_pb(&update).encoded_len();
+            let bound = UpdateShape {
+                document_id: &id,
+                user_id: MAX_ID_BYTES,
+                text: update.content.len(),
+                active_users: users.iter().map(String::as_str),
+                edit: Some((MAX_ID_BYTES, op_text)),
+            }
+            .wire_bytes();
+            assert!(
+                encoded <= bound,
+                "{kind:?}: encoded {encoded} bytes, bound {bound}"
+            );
+            // The framing allowance is not wildly generous either.
+            assert!(
+                bound - encoded < 128,
+                "{kind:?}: encoded {encoded}, bound {bound}"
+            );
+        }
+    }
+}

@@ -544,6 +544,63 @@ async fn concurrent_editors_converge_for_many_seeds() {
     }
 }
 
+/// An edit that fits the message limit inbound but whose update (the whole text plus the
+/// edit) would not fit outbound is refused for its sender; the others go on editing.
+#[tokio::test]
+async fn an_edit_whose_update_cannot_be_sent_is_refused_for_its_sender_only() {
+    let app = spawn_app().await;
+    // 3 MB and 3.2 MB: under the 4 MiB a message may carry in, twice that out.
+    for (doc, wide, count) in [("han", "世", 1_000_000), ("smile", "😀", 800_000)] {
+        let (mut ann, _) = Editor::join(&app, doc, "ann").await;
+        let (mut bob, _) = Editor::join(&app, doc, "bob").await;
+        ann.send(ann.op("INSERT", 0, &wide.repeat(count), 0, None))
+            .await;
+        let err = ann.end().await.expect_err("the sender is refused");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{doc}: {err}");
+        assert!(
+            err.message().contains("max_encoding_message_size")
+                && err.message().contains("not applied"),
+            "{doc}: the message should say why and that nothing changed: {:?}",
+            err.message()
+        );
+        bob.send(bob.op("INSERT", 0, wide, 0, None)).await;
+        let update = bob.until_revision(1).await;
+        assert_eq!(update.content, wide, "{doc}: bob's stream goes on");
+        assert_eq!(update.active_users, ["bob"], "{doc}: ann left");
+        let (_, snapshot) = Editor::join(&app, doc, "carl").await;
+        assert_eq!((snapshot.content.as_str(), snapshot.revision), (wide, 1));
+    }
+}
+
+/// A document too large to send at the configured limit (here: saved under a larger one)
+/// refuses joins with RESOURCE_EXHAUSTED rather than breaking the stream at encoding.
+#[tokio::test]
+async fn a_document_too_large_to_send_refuses_joins() {
+    let app = spawn_app().await;
+    let (mut ed, _) = Editor::join(&app, "grown", "ed").await;
+    // 2 MB of text: its update (text plus the insert, 4 MB) just fits the default 4 MiB.
+    ed.send(ed.op("INSERT", 0, &"😀".repeat(500_000), 0, None))
+        .await;
+    assert_eq!(ed.until_revision(1).await.content.len(), 2_000_000);
+    drop(ed);
+    let data_dir = app.stop().await;
+
+    let app = spawn_app_in(data_dir, |config| {
+        config.server.grpc.max_encoding_message_size = 1024 * 1024;
+    })
+    .await;
+    let mut ed = Editor::open(&app, "grown", "ed").await;
+    ed.send(ed.op("JOIN", 0, "", 0, None)).await;
+    let err = ed.end().await.expect_err("the join is refused");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message().contains("too large to send")
+            && err.message().contains("max_encoding_message_size"),
+        "{:?}",
+        err.message()
+    );
+}
+
 /// A write that fails (here a trigger, standing in for a full disk) ends the document for
 /// every editor with INTERNAL and a message naming the document, never the database's own
 /// words; the document then reopens from what was saved.

@@ -19,7 +19,7 @@
 //! ([`EditSession::was_cut_off`]) so that one slow reader never holds up the document.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{
         Arc, Mutex, MutexGuard, OnceLock,
         atomic::{AtomicU64, Ordering},
@@ -31,8 +31,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    document::{AppliedEdit, Document, DocumentLimits, EditRequest},
+    document::{AppliedEdit, Document, DocumentLimits, EditRequest, PreparedEdit},
     repo::DocumentRepo,
+    size::UpdateShape,
 };
 use crate::{Error, Result};
 
@@ -44,6 +45,9 @@ pub struct EditLimits {
     pub max_open_documents: usize,
     /// Updates queued per subscriber before it is cut off (`edit.subscriber_queue`).
     pub subscriber_queue: usize,
+    /// Largest update that can be sent (`server.grpc.max_encoding_message_size`): an edit or
+    /// a join whose update would be larger is refused before anything changes.
+    pub max_update_bytes: usize,
 }
 
 /// What a subscriber receives: the document after a change, or after presence changed.
@@ -467,6 +471,25 @@ impl Actor {
     async fn handle(&mut self, command: Command) -> Result<()> {
         match command {
             Command::Join { user_id, reply } => {
+                // The joiner's snapshot and everyone's presence update carry the whole text
+                // and the members with the joiner among them: both must be sendable.
+                let bytes = UpdateShape {
+                    document_id: &self.id,
+                    user_id: self.longest_user_id(Some(&user_id)),
+                    text: self.content.len(),
+                    active_users: self.member_ids(Some(&user_id)),
+                    edit: None,
+                }
+                .wire_bytes();
+                let limit = self.inner.limits.max_update_bytes;
+                if bytes > limit {
+                    let _ = reply.send(Err(Error::DocumentTooLargeToSend {
+                        document_id: self.id.clone(),
+                        bytes,
+                        limit,
+                    }));
+                    return Ok(());
+                }
                 let (updates, receiver) = mpsc::channel(self.inner.limits.subscriber_queue);
                 let ended = Arc::new(OnceLock::new());
                 let subscriber = self.next_subscriber;
@@ -511,8 +534,13 @@ impl Actor {
         let now = SystemTime::now();
         let mut accepted = Vec::with_capacity(edits.len());
         for (request, reply) in edits {
-            match self.document.submit(request, now) {
-                Ok(applied) => {
+            let checked = self
+                .document
+                .prepare(request)
+                .and_then(|prepared| self.check_sendable(prepared));
+            match checked {
+                Ok(prepared) => {
+                    let applied = self.document.apply(prepared, now);
                     let content: Arc<str> = Arc::from(self.document.text());
                     accepted.push((applied, content, reply));
                 }
@@ -549,6 +577,45 @@ impl Actor {
             let _ = reply.send(Ok(()));
         }
         Ok(())
+    }
+
+    /// Refuses `prepared` if its update could not be sent. The bound also covers every
+    /// presence update that can follow with the text it leaves (a leave's update names one
+    /// of these members, among fewer of them), so no later update of this text is too large
+    /// either; joins are checked when they come.
+    fn check_sendable(&self, prepared: PreparedEdit) -> Result<PreparedEdit> {
+        let bytes = UpdateShape {
+            document_id: &self.id,
+            user_id: self.longest_user_id(Some(&prepared.user_id)),
+            text: prepared.text_bytes,
+            active_users: self.member_ids(None),
+            edit: Some((prepared.user_id.len(), prepared.op_text_bytes())),
+        }
+        .wire_bytes();
+        let limit = self.inner.limits.max_update_bytes;
+        if bytes > limit {
+            return Err(Error::UpdateTooLarge { bytes, limit });
+        }
+        Ok(prepared)
+    }
+
+    /// The distinct user ids of the members, with `joining` among them.
+    fn member_ids<'a>(&'a self, joining: Option<&'a str>) -> BTreeSet<&'a str> {
+        self.subscribers
+            .values()
+            .map(|s| s.user_id.as_str())
+            .chain(joining)
+            .collect()
+    }
+
+    /// The longest user id an update of the current text may name: a member's or `also`.
+    fn longest_user_id(&self, also: Option<&str>) -> usize {
+        self.subscribers
+            .values()
+            .map(|s| s.user_id.len())
+            .chain(also.map(str::len))
+            .max()
+            .unwrap_or(0)
     }
 
     fn update(&self, user_id: &str, edit: Option<AppliedEdit>) -> Arc<DocumentUpdate> {
@@ -601,7 +668,7 @@ impl Actor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::edit::{EditKind, memory::MemoryDocumentRepo, ot::TextOp};
+    use crate::edit::{EditKind, memory::MemoryDocumentRepo, ot::TextOp, size::UpdateShape};
 
     const LIMITS: EditLimits = EditLimits {
         document: DocumentLimits {
@@ -610,10 +677,15 @@ mod tests {
         },
         max_open_documents: 10,
         subscriber_queue: 16,
+        max_update_bytes: 4 * 1024 * 1024,
     };
 
     fn hub(repo: Arc<MemoryDocumentRepo>) -> EditHub {
         EditHub::new(repo, LIMITS, CancellationToken::new(), TaskTracker::new())
+    }
+
+    fn hub_with(repo: Arc<MemoryDocumentRepo>, limits: EditLimits) -> EditHub {
+        EditHub::new(repo, limits, CancellationToken::new(), TaskTracker::new())
     }
 
     fn insert(user: &str, text: &str) -> EditRequest {
@@ -773,5 +845,102 @@ mod tests {
         let snapshot = bob.snapshot();
         assert_eq!((snapshot.content.as_ref(), snapshot.revision), ("", 0));
         assert!(repo.stored("d").is_none(), "nothing was saved");
+    }
+
+    /// The bound on the update of `editor` inserting `inserted` into `text` of document "d"
+    /// with `members` joined.
+    fn edit_bytes(text: &str, inserted: &str, editor: &str, members: &[&str]) -> usize {
+        let longest = members.iter().map(|m| m.len()).max().unwrap_or(0);
+        UpdateShape {
+            document_id: "d",
+            user_id: longest.max(editor.len()),
+            text: text.len() + inserted.len(),
+            active_users: members.iter().copied(),
+            edit: Some((editor.len(), inserted.len())),
+        }
+        .wire_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_edit_whose_update_would_not_fit_is_refused_for_its_sender_only() {
+        for wide in ["世", "😀"] {
+            let big = wide.repeat(100);
+            let limit = edit_bytes("", &big, "ann", &["ann", "bob"]) - 1;
+            let hub = hub_with(
+                MemoryDocumentRepo::new(),
+                EditLimits {
+                    max_update_bytes: limit,
+                    ..LIMITS
+                },
+            );
+            let ann = hub.join("d", "ann").await.expect("ann joins");
+            let mut bob = hub.join("d", "bob").await.expect("bob joins");
+            let err = ann
+                .submit(insert("ann", &big))
+                .await
+                .expect_err("one byte over");
+            assert!(
+                matches!(err, Error::UpdateTooLarge { bytes, limit: l } if bytes == limit + 1 && l == limit),
+                "{wide}: {err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("server.grpc.max_encoding_message_size"),
+                "{err}"
+            );
+            // One char less fits exactly; the refused edit changed nothing.
+            let fits = wide.repeat(99);
+            assert!(edit_bytes("", &fits, "ann", &["ann", "bob"]) <= limit);
+            ann.submit(insert("ann", &fits)).await.expect("fits");
+            let update = within("bob's update", bob.next_update())
+                .await
+                .expect("bob goes on");
+            assert_eq!(
+                (update.revision, update.content.as_ref()),
+                (1, fits.as_str())
+            );
+        }
+    }
+
+    /// A one-char edit is refused when the text it would leave is too large to send, and a
+    /// join when its snapshot would be.
+    #[tokio::test]
+    async fn the_text_and_every_snapshot_stay_sendable() {
+        // Grown one char at a time, the text reaches the limit while every edit is tiny.
+        let limit = edit_bytes(&"😀".repeat(199), "😀", "ann", &["ann"]);
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                max_update_bytes: limit,
+                ..LIMITS
+            },
+        );
+        let mut ann = hub.join("d", "ann").await.expect("ann joins");
+        for char in 0..200 {
+            ann.submit(insert("ann", "😀"))
+                .await
+                .unwrap_or_else(|err| panic!("char {char}: {err}"));
+            // Read as a client does, or the queue would cut ann off.
+            while ann.try_next_update().is_some() {}
+        }
+        let err = ann
+            .submit(insert("ann", "😀"))
+            .await
+            .expect_err("the text would outgrow the limit");
+        assert!(matches!(err, Error::UpdateTooLarge { .. }), "{err:?}");
+        // A snapshot with one more member does not fit either.
+        let err = hub
+            .join("d", "bobby")
+            .await
+            .expect_err("bobby's snapshot would be too large");
+        assert!(
+            matches!(&err, Error::DocumentTooLargeToSend { document_id, .. } if document_id == "d"),
+            "{err:?}"
+        );
+        let again = hub
+            .join("d", "ann")
+            .await
+            .expect("ann's own snapshot still fits");
+        assert_eq!(again.snapshot().revision, 200);
     }
 }

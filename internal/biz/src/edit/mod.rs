@@ -7,7 +7,10 @@ mod hub;
 mod memory;
 pub mod ot;
 mod repo;
+pub mod size;
 
-pub use document::{AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp};
+pub use document::{
+    AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp, PreparedEdit,
+};
 pub use hub::{DocumentUpdate, EditHub, EditLimits, EditSession};
 pub use repo::{DocumentRepo, StoredDocument};
