@@ -245,6 +245,7 @@ fn edit_limits(conf: &EditConf, max_update_bytes: usize) -> EditLimits {
         },
         max_open_documents: conf.max_open_documents,
         subscriber_queue: conf.subscriber_queue,
+        subscriber_queue_bytes: conf.subscriber_queue_bytes,
         max_update_bytes,
     }
 }

@@ -4,11 +4,20 @@
 //! updates at the same time. Its output queue is small and the task waits on it, which is
 //! this client's own back-pressure: while it waits, the document keeps going and, if the
 //! client stays slow, the hub cuts the stream off with `RESOURCE_EXHAUSTED`.
+//!
+//! The output queue holds the hub's shared updates, not protobuf messages: an update becomes
+//! a `pb::DocumentUpdate` (prost needs its own `String` of the text) only when tonic pulls it
+//! to encode, and then lets go of its place in the stream's byte budget. So a stream holds
+//! at most one copy of the text of its own, however far behind it is.
 
+use futures_util::StreamExt as _;
 use streamhub_api::streaming as pb;
 use streamhub_biz::{
     auth::Caller,
-    edit::{AppliedEdit, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession, ot::TextOp},
+    edit::{
+        AppliedEdit, Delivery, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession,
+        ot::TextOp,
+    },
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,8 +33,27 @@ use crate::{
 /// (and the document id is stored).
 const MAX_ID_BYTES: usize = 256;
 
-/// Updates buffered between the stream task and tonic.
+/// Updates buffered between the stream task and tonic; they still count against the stream's
+/// byte budget in the hub (`edit.subscriber_queue_bytes`).
 const OUTBOUND_QUEUE: usize = 32;
+
+/// An update on its way to the encoder.
+#[derive(Debug)]
+enum Outgoing {
+    /// A join's snapshot (not queued in the hub, so counted nowhere).
+    Snapshot(std::sync::Arc<DocumentUpdate>),
+    /// A queued update; dropping it releases its bytes.
+    Update(Delivery),
+}
+
+impl Outgoing {
+    fn update(&self) -> &DocumentUpdate {
+        match self {
+            Self::Snapshot(update) => update,
+            Self::Update(delivery) => delivery,
+        }
+    }
+}
 
 /// Starts serving one `CollaborativeEdit` stream.
 pub(crate) fn collaborative_edit(
@@ -44,7 +72,11 @@ pub(crate) fn collaborative_edit(
     // Owned by the response stream: it ends when the client goes away (sends fail), when
     // the client half-closes, or at shutdown.
     tokio::spawn(stream.serve(inbound));
-    until_stopped(ReceiverStream::new(updates), stopping.clone())
+    // Converted as tonic pulls each item to encode it; the `Outgoing` (and its share of the
+    // budget) is dropped as soon as its message exists.
+    let messages =
+        ReceiverStream::new(updates).map(|item| item.map(|out| update_to_pb(out.update())));
+    until_stopped(messages, stopping.clone())
 }
 
 /// What one inbound message asks for, validated for shape.
@@ -188,7 +220,7 @@ struct EditStream {
     /// Who the call authenticated as; the stream's user_id must be that user.
     caller: Caller,
     stopping: CancellationToken,
-    outbound: mpsc::Sender<Result<pb::DocumentUpdate, Status>>,
+    outbound: mpsc::Sender<Result<Outgoing, Status>>,
 }
 
 impl EditStream {
@@ -198,9 +230,9 @@ impl EditStream {
         }
     }
 
-    async fn send(&self, update: &DocumentUpdate) -> Result<(), Status> {
+    async fn send(&self, update: Outgoing) -> Result<(), Status> {
         self.outbound
-            .send(Ok(update_to_pb(update)))
+            .send(Ok(update))
             .await
             .map_err(|_| Status::cancelled("client went away"))
     }
@@ -225,7 +257,7 @@ impl EditStream {
         if let Incoming::Edit(request) = first.incoming {
             session.submit(request).await.map_err(to_status)?;
         } else {
-            self.send(&session.snapshot()).await?;
+            self.send(Outgoing::Snapshot(session.snapshot())).await?;
         }
         loop {
             tokio::select! {
@@ -237,13 +269,13 @@ impl EditStream {
                 }
                 update = session.next_update() => {
                     let update = update.map_err(to_status)?;
-                    self.send(&update).await?;
+                    self.send(Outgoing::Update(update)).await?;
                 }
                 message = inbound.message() => {
                     let Some(message) = message? else {
                         // Half-close: deliver what is already queued, then leave with OK.
                         while let Some(update) = session.try_next_update() {
-                            self.send(&update).await?;
+                            self.send(Outgoing::Update(update)).await?;
                         }
                         return Ok(());
                     };
@@ -280,7 +312,7 @@ impl EditStream {
                     .await
                     .map_err(to_status)?;
                 *session = fresh;
-                self.send(&session.snapshot()).await
+                self.send(Outgoing::Snapshot(session.snapshot())).await
             }
             Incoming::Edit(request) => session.submit(request).await.map_err(to_status),
         }

@@ -354,8 +354,22 @@ async fn documents_and_revisions_survive_a_restart() {
 #[tokio::test]
 async fn a_reader_that_stops_reading_is_cut_off_and_the_others_go_on() {
     let app = spawn_app_with(|config| config.edit.subscriber_queue = 8).await;
-    let (mut sleepy, _) = Editor::join(&app, "flood", "sleepy").await;
-    let (mut writer, _) = Editor::join(&app, "flood", "writer").await;
+    flood_past_a_sleeper(&app).await;
+}
+
+/// As above with the count bound out of reach (400 updates, 1024 allowed): 1 MiB of updates
+/// waiting is what cuts the sleeper off.
+#[tokio::test]
+async fn a_reader_with_too_many_bytes_waiting_is_cut_off() {
+    let app = spawn_app_with(|config| config.edit.subscriber_queue_bytes = 1024 * 1024).await;
+    flood_past_a_sleeper(&app).await;
+}
+
+/// A sleeper that never reads and a writer that makes 400 edits of a 60 kB document: the
+/// sleeper must be cut off as a slow consumer while the writer never stalls.
+async fn flood_past_a_sleeper(app: &TestApp) {
+    let (mut sleepy, _) = Editor::join(app, "flood", "sleepy").await;
+    let (mut writer, _) = Editor::join(app, "flood", "writer").await;
     let total: i64 = 400;
     // Every update carries the whole text: a 60 kB document makes 400 updates far more than
     // the HTTP/2 windows and queues in front of a reader that never reads.

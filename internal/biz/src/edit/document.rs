@@ -59,6 +59,21 @@ pub struct DocumentLimits {
     pub max_chars: usize,
 }
 
+impl AppliedEdit {
+    /// The bytes of the operation's own text on the wire (the inserted text, or the format).
+    pub fn op_text_bytes(&self) -> usize {
+        op_text_bytes(&self.op, &self.format)
+    }
+}
+
+fn op_text_bytes(op: &TextOp, format: &str) -> usize {
+    match op {
+        TextOp::Insert { text, .. } => text.len(),
+        TextOp::Delete { .. } => 0,
+        TextOp::Noop => format.len(),
+    }
+}
+
 /// A logged operation: the revision it produced and its text change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedOp {
@@ -211,11 +226,7 @@ pub struct PreparedEdit {
 impl PreparedEdit {
     /// The bytes of the operation's own text on the wire (the inserted text, or the format).
     pub fn op_text_bytes(&self) -> usize {
-        match &self.op {
-            TextOp::Insert { text, .. } => text.len(),
-            TextOp::Delete { .. } => 0,
-            TextOp::Noop => self.format.len(),
-        }
+        op_text_bytes(&self.op, &self.format)
     }
 }
 

@@ -15,14 +15,18 @@
 //!
 //! Queues: each actor's command queue is bounded and its senders wait (they are the editing
 //! streams themselves, so a busy document slows its own editors only). Each subscriber's update
-//! queue is bounded and never awaited: a subscriber whose queue is full is cut off
-//! ([`EditSession::was_cut_off`]) so that one slow reader never holds up the document.
+//! queue is bounded twice and never awaited: in updates (`subscriber_queue`, how far behind a
+//! stream may fall) and in bytes (`subscriber_queue_bytes`, what it may pin, counted until the
+//! stream hands an update to its encoder: see [`Delivery`]). A subscriber over either bound is
+//! cut off, so that one slow reader never holds up the document nor holds more than its
+//! budget. Updates share their text (`Arc<str>`) between subscribers: a queued update costs a
+//! subscriber its size, but the memory of a revision's text exists once.
 
 use std::{
     collections::{BTreeMap, BTreeSet, HashMap},
     sync::{
         Arc, Mutex, MutexGuard, OnceLock,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::SystemTime,
 };
@@ -45,6 +49,10 @@ pub struct EditLimits {
     pub max_open_documents: usize,
     /// Updates queued per subscriber before it is cut off (`edit.subscriber_queue`).
     pub subscriber_queue: usize,
+    /// Bytes of updates (by their size on the wire) a subscriber may have waiting before it is
+    /// cut off (`edit.subscriber_queue_bytes`). A subscriber with nothing waiting always takes
+    /// the next update, however large, so this never cuts off a stream that keeps up.
+    pub subscriber_queue_bytes: usize,
     /// Largest update that can be sent (`server.grpc.max_encoding_message_size`): an edit or
     /// a join whose update would be larger is refused before anything changes.
     pub max_update_bytes: usize,
@@ -64,6 +72,56 @@ pub struct DocumentUpdate {
     pub edit: Option<AppliedEdit>,
     pub timestamp: SystemTime,
 }
+
+impl DocumentUpdate {
+    /// An upper bound on its encoded size: what it costs the queue it waits in.
+    pub fn wire_bytes(&self) -> usize {
+        UpdateShape {
+            document_id: &self.document_id,
+            user_id: self.user_id.len(),
+            text: self.content.len(),
+            active_users: self.active_users.iter().map(String::as_str),
+            edit: self
+                .edit
+                .as_ref()
+                .map(|edit| (edit.user_id.len(), edit.op_text_bytes())),
+        }
+        .wire_bytes()
+    }
+}
+
+/// An update taken from a session's queue. It keeps counting against the session's byte
+/// budget until dropped, so a stream should drop it when the update has been handed to the
+/// encoder, not when it was merely moved to another queue.
+#[derive(Debug)]
+pub struct Delivery {
+    update: Arc<DocumentUpdate>,
+    bytes: usize,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Delivery {
+    pub fn update(&self) -> &Arc<DocumentUpdate> {
+        &self.update
+    }
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = DocumentUpdate;
+
+    fn deref(&self) -> &DocumentUpdate {
+        &self.update
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// An update in a subscriber's queue with the size it was counted at.
+type Queued = (Arc<DocumentUpdate>, usize);
 
 /// The answer to an edit: applied and persisted, or why not.
 type Reply = oneshot::Sender<Result<()>>;
@@ -91,7 +149,8 @@ enum Command {
 struct Joined {
     subscriber: u64,
     snapshot: Arc<DocumentUpdate>,
-    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
+    updates: mpsc::Receiver<Queued>,
+    queued_bytes: Arc<AtomicUsize>,
     ended: Arc<OnceLock<Ended>>,
 }
 
@@ -197,6 +256,7 @@ impl EditHub {
                 commands: actor.commands,
                 snapshot: joined.snapshot,
                 updates: joined.updates,
+                queued_bytes: joined.queued_bytes,
                 ended: joined.ended,
                 stopping: self.inner.stopping.clone(),
                 tasks: self.inner.tasks.clone(),
@@ -266,7 +326,9 @@ pub struct EditSession {
     subscriber: u64,
     commands: mpsc::Sender<Command>,
     snapshot: Arc<DocumentUpdate>,
-    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
+    updates: mpsc::Receiver<Queued>,
+    /// Bytes of updates this session holds: queued, or taken and not yet dropped.
+    queued_bytes: Arc<AtomicUsize>,
     ended: Arc<OnceLock<Ended>>,
     stopping: CancellationToken,
     /// Owns the task that delivers a leave the busy actor could not take at once.
@@ -310,15 +372,27 @@ impl EditSession {
     }
 
     /// An update already queued, without waiting.
-    pub fn try_next_update(&mut self) -> Option<Arc<DocumentUpdate>> {
-        self.updates.try_recv().ok()
+    pub fn try_next_update(&mut self) -> Option<Delivery> {
+        let queued = self.updates.try_recv().ok()?;
+        Some(self.delivery(queued))
+    }
+
+    fn delivery(&self, (update, bytes): Queued) -> Delivery {
+        Delivery {
+            update,
+            bytes,
+            queued: Arc::clone(&self.queued_bytes),
+        }
     }
 
     /// The next update, or why there is none: [`Error::EditorTooSlow`] when this session was
     /// cut off, [`Error::DocumentNotSaved`] when a write failed and the document closed,
     /// [`Error::ShuttingDown`] when the server is stopping.
-    pub async fn next_update(&mut self) -> Result<Arc<DocumentUpdate>> {
-        self.updates.recv().await.ok_or_else(|| self.gone())
+    pub async fn next_update(&mut self) -> Result<Delivery> {
+        match self.updates.recv().await {
+            Some(queued) => Ok(self.delivery(queued)),
+            None => Err(self.gone()),
+        }
     }
 }
 
@@ -345,7 +419,9 @@ impl Drop for EditSession {
 #[derive(Debug)]
 struct Subscriber {
     user_id: String,
-    updates: mpsc::Sender<Arc<DocumentUpdate>>,
+    updates: mpsc::Sender<Queued>,
+    /// Shared with the session, which subtracts what it has let go of.
+    queued_bytes: Arc<AtomicUsize>,
     ended: Arc<OnceLock<Ended>>,
 }
 
@@ -492,6 +568,7 @@ impl Actor {
                 }
                 let (updates, receiver) = mpsc::channel(self.inner.limits.subscriber_queue);
                 let ended = Arc::new(OnceLock::new());
+                let queued_bytes = Arc::new(AtomicUsize::new(0));
                 let subscriber = self.next_subscriber;
                 self.next_subscriber += 1;
                 self.subscribers.insert(
@@ -499,6 +576,7 @@ impl Actor {
                     Subscriber {
                         user_id: user_id.clone(),
                         updates,
+                        queued_bytes: Arc::clone(&queued_bytes),
                         ended: Arc::clone(&ended),
                     },
                 );
@@ -507,6 +585,7 @@ impl Actor {
                     subscriber,
                     snapshot: Arc::clone(&snapshot),
                     updates: receiver,
+                    queued_bytes,
                     ended,
                 };
                 if reply.send(Ok(joined)).is_err() {
@@ -637,15 +716,29 @@ impl Actor {
         })
     }
 
-    /// Sends `update` to every subscriber but `skip`, never waiting: a full queue cuts its
-    /// subscriber off, a closed one means it left; either way the others hear of it.
+    /// Sends `update` to every subscriber but `skip`, never waiting: a queue full in updates
+    /// or over its byte budget cuts its subscriber off, a closed one means it left; either way
+    /// the others hear of it.
     fn broadcast_except(&mut self, skip: u64, update: Arc<DocumentUpdate>) {
+        let bytes = update.wire_bytes();
+        let budget = self.inner.limits.subscriber_queue_bytes;
         let mut gone = Vec::new();
         for (&id, subscriber) in &self.subscribers {
             if id == skip {
                 continue;
             }
-            match subscriber.updates.try_send(Arc::clone(&update)) {
+            // Counted before it is queued, so the session's release never runs first. An
+            // empty queue takes any update: a stream that keeps up is never cut off.
+            let held = subscriber.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+            let sent = if held > 0 && held.saturating_add(bytes) > budget {
+                Err(mpsc::error::TrySendError::Full((
+                    Arc::clone(&update),
+                    bytes,
+                )))
+            } else {
+                subscriber.updates.try_send((Arc::clone(&update), bytes))
+            };
+            match sent {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     let _ = subscriber.ended.set(Ended::CutOff);
@@ -673,10 +766,11 @@ mod tests {
     const LIMITS: EditLimits = EditLimits {
         document: DocumentLimits {
             op_log: 100,
-            max_chars: 1_000,
+            max_chars: 10_000,
         },
         max_open_documents: 10,
         subscriber_queue: 16,
+        subscriber_queue_bytes: 1024 * 1024,
         max_update_bytes: 4 * 1024 * 1024,
     };
 
@@ -942,5 +1036,81 @@ mod tests {
             .await
             .expect("ann's own snapshot still fits");
         assert_eq!(again.snapshot().revision, 200);
+    }
+
+    /// Reads `session` until it ends; returns how many updates it got and how it ended.
+    async fn drain(session: &mut EditSession) -> (usize, Error) {
+        let mut got = 0;
+        loop {
+            match within("the queue to end", session.next_update()).await {
+                Ok(_) => got += 1,
+                Err(err) => return (got, err),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_over_its_byte_budget_is_cut_off_and_the_others_go_on() {
+        let text = "😀".repeat(2_500); // 10 kB in every update
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                subscriber_queue: 1_000,
+                subscriber_queue_bytes: 50_000,
+                ..LIMITS
+            },
+        );
+        let mut sleepy = hub.join("d", "sleepy").await.expect("sleepy joins");
+        let mut writer = hub.join("d", "writer").await.expect("writer joins");
+        writer.submit(insert("writer", &text)).await.expect("text");
+        let mut heard_leave = false;
+        for edit in 0..20 {
+            writer
+                .submit(insert("writer", "x"))
+                .await
+                .unwrap_or_else(|err| panic!("edit {edit}: {err}"));
+            // The writer reads and lets go of each update, as its stream does once encoded.
+            while let Some(update) = writer.try_next_update() {
+                heard_leave |= update.edit.is_none() && update.active_users == ["writer"];
+            }
+        }
+        assert!(heard_leave, "the writer heard that sleepy left");
+        assert_eq!(hub.slow_consumers_cut_off(), 1);
+        let (got, err) = drain(&mut sleepy).await;
+        assert!(matches!(err, Error::EditorTooSlow), "{err:?}");
+        // About 10 kB each (20 kB for the one carrying the text as its operation): the budget
+        // holds 3 to 4 of them, far fewer than the 1,000 the count bound allows.
+        assert!((2..=5).contains(&got), "sleepy held {got} updates");
+    }
+
+    /// The stream task holds an update after taking it from the queue; it still counts until
+    /// dropped (handed to the encoder), and a stream with nothing held takes any update.
+    #[tokio::test]
+    async fn an_update_counts_until_it_is_let_go() {
+        let big = "x".repeat(5_000);
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                subscriber_queue_bytes: 1_000,
+                ..LIMITS
+            },
+        );
+        let mut ann = hub.join("d", "ann").await.expect("ann joins");
+        // Five times the budget, but nothing else is waiting: taken.
+        ann.submit(insert("ann", &big))
+            .await
+            .expect("fits the message limit");
+        let held = ann.next_update().await.expect("ann's own update");
+        assert_eq!(held.revision, 1);
+        drop(held);
+        ann.submit(insert("ann", "y")).await.expect("small edit");
+        let held = ann.next_update().await.expect("taken, not yet let go");
+        ann.submit(insert("ann", "z"))
+            .await
+            .expect("the edit itself is applied");
+        drop(held);
+        let (got, err) = drain(&mut ann).await;
+        assert_eq!(got, 0, "the update over the budget was never queued");
+        assert!(matches!(err, Error::EditorTooSlow), "{err:?}");
     }
 }

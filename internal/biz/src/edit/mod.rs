@@ -12,5 +12,5 @@ pub mod size;
 pub use document::{
     AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp, PreparedEdit,
 };
-pub use hub::{DocumentUpdate, EditHub, EditLimits, EditSession};
+pub use hub::{Delivery, DocumentUpdate, EditHub, EditLimits, EditSession};
 pub use repo::{DocumentRepo, StoredDocument};
