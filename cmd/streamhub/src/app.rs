@@ -142,7 +142,7 @@ impl Application {
             batch_limits: batch_limits(&config.batch),
             edits: EditHub::new(
                 Arc::new(SqliteDocumentRepo::new(data.database())),
-                edit_limits(&config.edit),
+                edit_limits(&config.edit, config.server.grpc.max_encoding_message_size),
                 stopping.clone(),
                 tasks.clone(),
             ),
@@ -244,7 +244,9 @@ impl Application {
     }
 }
 
-fn edit_limits(conf: &EditConf) -> EditLimits {
+/// `max_update_bytes` is `server.grpc.max_encoding_message_size`: no document may produce an
+/// update the transport would refuse to encode.
+fn edit_limits(conf: &EditConf, max_update_bytes: usize) -> EditLimits {
     EditLimits {
         document: DocumentLimits {
             op_log: conf.op_log,
@@ -252,6 +254,8 @@ fn edit_limits(conf: &EditConf) -> EditLimits {
         },
         max_open_documents: conf.max_open_documents,
         subscriber_queue: conf.subscriber_queue,
+        subscriber_queue_bytes: conf.subscriber_queue_bytes,
+        max_update_bytes,
     }
 }
 

@@ -47,12 +47,35 @@ pub enum Error {
     /// The edit would make the document larger than allowed.
     #[error("the document would grow to {chars} chars, over the limit of {limit}")]
     DocumentTooLarge { chars: usize, limit: usize },
+    /// The edit's update (the whole text after it, plus the edit) would be larger than the
+    /// largest message the server sends.
+    #[error(
+        "this edit would make an update of up to {bytes} bytes (the whole text after it plus the edit), over the {limit} bytes one message may carry (server.grpc.max_encoding_message_size); it was not applied: send smaller edits or keep the document smaller"
+    )]
+    UpdateTooLarge { bytes: usize, limit: usize },
+    /// The document's snapshot would be larger than the largest message the server sends.
+    #[error(
+        "document {document_id:?} is too large to send: its snapshot would take up to {bytes} bytes, over the {limit} bytes one message may carry (server.grpc.max_encoding_message_size)"
+    )]
+    DocumentTooLargeToSend {
+        document_id: String,
+        bytes: usize,
+        limit: usize,
+    },
     /// Too many documents are open.
     #[error("too many open documents (limit {limit}); try again later")]
     TooManyDocuments { limit: usize },
     /// The stream did not keep up with the document's updates and was cut off.
     #[error("slow consumer: the stream fell too far behind the document's updates")]
     EditorTooSlow,
+    /// Writing the document failed, so it was closed (the storage detail is in the log only).
+    #[error(
+        "document {document_id:?} could not be saved and was closed; its latest edits may be lost; join again"
+    )]
+    DocumentNotSaved { document_id: String },
+    /// Joining kept meeting the document's actor just as it stopped.
+    #[error("document {document_id:?} kept closing while this stream joined; try again")]
+    DocumentKeptClosing { document_id: String },
     // --- market, sensors, batch (issue 5) ---
     /// A GetStockPrices request breaks a rule; the message names the field and value.
     #[error("{0}")]

@@ -16,6 +16,10 @@ pub struct EditConf {
     /// Updates queued per stream; a stream that falls this far behind is cut off with
     /// `RESOURCE_EXHAUSTED`.
     pub subscriber_queue: usize,
+    /// Bytes of updates (each counted at its size on the wire, whole text included) waiting
+    /// for one stream; a stream with more waiting is cut off with `RESOURCE_EXHAUSTED`. Bounds
+    /// what one slow reader pins in memory, whatever the document's size.
+    pub subscriber_queue_bytes: usize,
     /// Largest document, in chars; an edit that would exceed it gets `RESOURCE_EXHAUSTED`.
     pub max_document_chars: usize,
 }
@@ -26,6 +30,7 @@ impl Default for EditConf {
             op_log: 10_000,
             max_open_documents: 10_000,
             subscriber_queue: 1024,
+            subscriber_queue_bytes: 64 * 1024 * 1024,
             max_document_chars: 1_000_000,
         }
     }
@@ -37,6 +42,7 @@ impl EditConf {
             ("edit.op_log", self.op_log),
             ("edit.max_open_documents", self.max_open_documents),
             ("edit.subscriber_queue", self.subscriber_queue),
+            ("edit.subscriber_queue_bytes", self.subscriber_queue_bytes),
             ("edit.max_document_chars", self.max_document_chars),
         ];
         for (key, value) in positive {

@@ -4,11 +4,20 @@
 //! updates at the same time. Its output queue is small and the task waits on it, which is
 //! this client's own back-pressure: while it waits, the document keeps going and, if the
 //! client stays slow, the hub cuts the stream off with `RESOURCE_EXHAUSTED`.
+//!
+//! The output queue holds the hub's shared updates, not protobuf messages: an update becomes
+//! a `pb::DocumentUpdate` (prost needs its own `String` of the text) only when tonic pulls it
+//! to encode, and then lets go of its place in the stream's byte budget. So a stream holds
+//! at most one copy of the text of its own, however far behind it is.
 
+use futures_util::StreamExt as _;
 use streamhub_api::streaming as pb;
 use streamhub_biz::{
     auth::Caller,
-    edit::{AppliedEdit, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession, ot::TextOp},
+    edit::{
+        AppliedEdit, Delivery, DocumentUpdate, EditHub, EditKind, EditRequest, EditSession,
+        ot::TextOp,
+    },
 };
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -24,8 +33,27 @@ use crate::{
 /// (and the document id is stored).
 const MAX_ID_BYTES: usize = 256;
 
-/// Updates buffered between the stream task and tonic.
+/// Updates buffered between the stream task and tonic; they still count against the stream's
+/// byte budget in the hub (`edit.subscriber_queue_bytes`).
 const OUTBOUND_QUEUE: usize = 32;
+
+/// An update on its way to the encoder.
+#[derive(Debug)]
+enum Outgoing {
+    /// A join's snapshot (not queued in the hub, so counted nowhere).
+    Snapshot(std::sync::Arc<DocumentUpdate>),
+    /// A queued update; dropping it releases its bytes.
+    Update(Delivery),
+}
+
+impl Outgoing {
+    fn update(&self) -> &DocumentUpdate {
+        match self {
+            Self::Snapshot(update) => update,
+            Self::Update(delivery) => delivery,
+        }
+    }
+}
 
 /// Starts serving one `CollaborativeEdit` stream.
 pub(crate) fn collaborative_edit(
@@ -44,7 +72,11 @@ pub(crate) fn collaborative_edit(
     // Owned by the response stream: it ends when the client goes away (sends fail), when
     // the client half-closes, or at shutdown.
     tokio::spawn(stream.serve(inbound));
-    until_stopped(ReceiverStream::new(updates), stopping.clone())
+    // Converted as tonic pulls each item to encode it; the `Outgoing` (and its share of the
+    // budget) is dropped as soon as its message exists.
+    let messages =
+        ReceiverStream::new(updates).map(|item| item.map(|out| update_to_pb(out.update())));
+    until_stopped(messages, stopping.clone())
 }
 
 /// What one inbound message asks for, validated for shape.
@@ -188,7 +220,7 @@ struct EditStream {
     /// Who the call authenticated as; the stream's user_id must be that user.
     caller: Caller,
     stopping: CancellationToken,
-    outbound: mpsc::Sender<Result<pb::DocumentUpdate, Status>>,
+    outbound: mpsc::Sender<Result<Outgoing, Status>>,
 }
 
 impl EditStream {
@@ -198,9 +230,9 @@ impl EditStream {
         }
     }
 
-    async fn send(&self, update: &DocumentUpdate) -> Result<(), Status> {
+    async fn send(&self, update: Outgoing) -> Result<(), Status> {
         self.outbound
-            .send(Ok(update_to_pb(update)))
+            .send(Ok(update))
             .await
             .map_err(|_| Status::cancelled("client went away"))
     }
@@ -225,7 +257,7 @@ impl EditStream {
         if let Incoming::Edit(request) = first.incoming {
             session.submit(request).await.map_err(to_status)?;
         } else {
-            self.send(&session.snapshot()).await?;
+            self.send(Outgoing::Snapshot(session.snapshot())).await?;
         }
         loop {
             tokio::select! {
@@ -237,13 +269,13 @@ impl EditStream {
                 }
                 update = session.next_update() => {
                     let update = update.map_err(to_status)?;
-                    self.send(&update).await?;
+                    self.send(Outgoing::Update(update)).await?;
                 }
                 message = inbound.message() => {
                     let Some(message) = message? else {
                         // Half-close: deliver what is already queued, then leave with OK.
                         while let Some(update) = session.try_next_update() {
-                            self.send(&update).await?;
+                            self.send(Outgoing::Update(update)).await?;
                         }
                         return Ok(());
                     };
@@ -280,7 +312,7 @@ impl EditStream {
                     .await
                     .map_err(to_status)?;
                 *session = fresh;
-                self.send(&session.snapshot()).await
+                self.send(Outgoing::Snapshot(session.snapshot())).await
             }
             Incoming::Edit(request) => session.submit(request).await.map_err(to_status),
         }
@@ -290,5 +322,79 @@ impl EditStream {
 impl std::fmt::Debug for EditStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("EditStream").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, SystemTime};
+
+    use prost::Message as _;
+    use streamhub_biz::edit::size::UpdateShape;
+
+    use super::*;
+
+    /// biz refuses updates by a bound on their size; the bound must hold for the real
+    /// encoding with every field at its largest.
+    #[test]
+    fn the_biz_bound_covers_the_encoded_update() {
+        let id = "d".repeat(MAX_ID_BYTES);
+        let users: Vec<String> = (0..5)
+            .map(|i| format!("{i}").repeat(MAX_ID_BYTES))
+            .collect();
+        let far = SystemTime::UNIX_EPOCH + Duration::new(253_402_300_799, 999_999_999);
+        let ops = [
+            (
+                EditKind::Insert,
+                TextOp::insert(usize::MAX, "😀".repeat(300)),
+                String::new(),
+            ),
+            (
+                EditKind::Delete,
+                TextOp::delete(usize::MAX, usize::MAX),
+                String::new(),
+            ),
+            (EditKind::Format, TextOp::Noop, "bold".repeat(64)),
+        ];
+        for (kind, op, format) in ops {
+            let op_text = match &op {
+                TextOp::Insert { text, .. } => text.len(),
+                _ => format.len(),
+            };
+            let update = DocumentUpdate {
+                document_id: id.clone(),
+                user_id: users[0].clone(),
+                content: "世".repeat(1000).into(),
+                active_users: users.clone(),
+                revision: i64::MAX,
+                edit: Some(AppliedEdit {
+                    revision: i64::MAX,
+                    user_id: users[1].clone(),
+                    kind,
+                    op,
+                    format,
+                    applied_at: far,
+                }),
+                timestamp: far,
+            };
+            let encoded = update_to_pb(&update).encoded_len();
+            let bound = UpdateShape {
+                document_id: &id,
+                user_id: MAX_ID_BYTES,
+                text: update.content.len(),
+                active_users: users.iter().map(String::as_str),
+                edit: Some((MAX_ID_BYTES, op_text)),
+            }
+            .wire_bytes();
+            assert!(
+                encoded <= bound,
+                "{kind:?}: encoded {encoded} bytes, bound {bound}"
+            );
+            // The framing allowance is not wildly generous either.
+            assert!(
+                bound - encoded < 128,
+                "{kind:?}: encoded {encoded}, bound {bound}"
+            );
+        }
     }
 }

@@ -14,9 +14,13 @@ pub fn to_status(error: Error) -> Status {
             Status::invalid_argument(error.to_string())
         }
         Error::RevisionTooOld { .. } => Status::failed_precondition(error.to_string()),
-        Error::DocumentTooLarge { .. } | Error::TooManyDocuments { .. } | Error::EditorTooSlow => {
-            Status::resource_exhausted(error.to_string())
-        }
+        Error::DocumentTooLarge { .. }
+        | Error::UpdateTooLarge { .. }
+        | Error::DocumentTooLargeToSend { .. }
+        | Error::TooManyDocuments { .. }
+        | Error::EditorTooSlow => Status::resource_exhausted(error.to_string()),
+        Error::DocumentNotSaved { .. } => Status::internal(error.to_string()),
+        Error::DocumentKeptClosing { .. } => Status::unavailable(error.to_string()),
         Error::Storage(detail) => {
             tracing::error!(%detail, "storage failure");
             Status::internal("internal storage error; the server log has the details")

@@ -354,8 +354,22 @@ async fn documents_and_revisions_survive_a_restart() {
 #[tokio::test]
 async fn a_reader_that_stops_reading_is_cut_off_and_the_others_go_on() {
     let app = spawn_app_with(|config| config.edit.subscriber_queue = 8).await;
-    let (mut sleepy, _) = Editor::join(&app, "flood", "sleepy").await;
-    let (mut writer, _) = Editor::join(&app, "flood", "writer").await;
+    flood_past_a_sleeper(&app).await;
+}
+
+/// As above with the count bound out of reach (400 updates, 1024 allowed): 1 MiB of updates
+/// waiting is what cuts the sleeper off.
+#[tokio::test]
+async fn a_reader_with_too_many_bytes_waiting_is_cut_off() {
+    let app = spawn_app_with(|config| config.edit.subscriber_queue_bytes = 1024 * 1024).await;
+    flood_past_a_sleeper(&app).await;
+}
+
+/// A sleeper that never reads and a writer that makes 400 edits of a 60 kB document: the
+/// sleeper must be cut off as a slow consumer while the writer never stalls.
+async fn flood_past_a_sleeper(app: &TestApp) {
+    let (mut sleepy, _) = Editor::join(app, "flood", "sleepy").await;
+    let (mut writer, _) = Editor::join(app, "flood", "writer").await;
     let total: i64 = 400;
     // Every update carries the whole text: a 60 kB document makes 400 updates far more than
     // the HTTP/2 windows and queues in front of a reader that never reads.
@@ -541,5 +555,178 @@ async fn concurrent_editors_converge_for_many_seeds() {
     for seed in first..first + 8 {
         println!("convergence seed {seed} (replay with STREAMHUB_TEST_SEED={seed})");
         within("convergence", converge(&app, seed)).await;
+    }
+}
+
+/// An edit that fits the message limit inbound but whose update (the whole text plus the
+/// edit) would not fit outbound is refused for its sender; the others go on editing.
+#[tokio::test]
+async fn an_edit_whose_update_cannot_be_sent_is_refused_for_its_sender_only() {
+    let app = spawn_app().await;
+    // 3 MB and 3.2 MB: under the 4 MiB a message may carry in, twice that out.
+    for (doc, wide, count) in [("han", "世", 1_000_000), ("smile", "😀", 800_000)] {
+        let (mut ann, _) = Editor::join(&app, doc, "ann").await;
+        let (mut bob, _) = Editor::join(&app, doc, "bob").await;
+        ann.send(ann.op("INSERT", 0, &wide.repeat(count), 0, None))
+            .await;
+        let err = ann.end().await.expect_err("the sender is refused");
+        assert_eq!(err.code(), Code::ResourceExhausted, "{doc}: {err}");
+        assert!(
+            err.message().contains("max_encoding_message_size")
+                && err.message().contains("not applied"),
+            "{doc}: the message should say why and that nothing changed: {:?}",
+            err.message()
+        );
+        bob.send(bob.op("INSERT", 0, wide, 0, None)).await;
+        let update = bob.until_revision(1).await;
+        assert_eq!(update.content, wide, "{doc}: bob's stream goes on");
+        assert_eq!(update.active_users, ["bob"], "{doc}: ann left");
+        let (_, snapshot) = Editor::join(&app, doc, "carl").await;
+        assert_eq!((snapshot.content.as_str(), snapshot.revision), (wide, 1));
+    }
+}
+
+/// A document too large to send at the configured limit (here: saved under a larger one)
+/// refuses joins with RESOURCE_EXHAUSTED rather than breaking the stream at encoding.
+#[tokio::test]
+async fn a_document_too_large_to_send_refuses_joins() {
+    let app = spawn_app().await;
+    let (mut ed, _) = Editor::join(&app, "grown", "ed").await;
+    // 2 MB of text: its update (text plus the insert, 4 MB) just fits the default 4 MiB.
+    ed.send(ed.op("INSERT", 0, &"😀".repeat(500_000), 0, None))
+        .await;
+    assert_eq!(ed.until_revision(1).await.content.len(), 2_000_000);
+    drop(ed);
+    let data_dir = app.stop().await;
+
+    let app = spawn_app_in(data_dir, |config| {
+        config.server.grpc.max_encoding_message_size = 1024 * 1024;
+    })
+    .await;
+    let mut ed = Editor::open(&app, "grown", "ed").await;
+    ed.send(ed.op("JOIN", 0, "", 0, None)).await;
+    let err = ed.end().await.expect_err("the join is refused");
+    assert_eq!(err.code(), Code::ResourceExhausted, "{err}");
+    assert!(
+        err.message().contains("too large to send")
+            && err.message().contains("max_encoding_message_size"),
+        "{:?}",
+        err.message()
+    );
+}
+
+/// A write that fails (here a trigger, standing in for a full disk) ends the document for
+/// every editor with INTERNAL and a message naming the document, never the database's own
+/// words; the document then reopens from what was saved.
+#[tokio::test]
+async fn a_failed_save_ends_every_editor_with_internal_and_a_rejoin_hint() {
+    use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
+
+    const SECRET: &str = "disk full writing /srv/streamhub/streamhub.db";
+    let app = spawn_app().await;
+    let (mut ann, _) = Editor::join(&app, "fragile", "ann").await;
+    ann.send(ann.op("INSERT", 0, "saved", 0, None)).await;
+    ann.until_revision(1).await;
+    let (mut bob, _) = Editor::join(&app, "fragile", "bob").await;
+
+    let options = SqliteConnectOptions::new().filename(app.data_dir().join("streamhub.db"));
+    let mut db = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the test's database");
+    sqlx::query(&format!(
+        "CREATE TRIGGER fail_edits BEFORE INSERT ON document_ops \
+         BEGIN SELECT RAISE(ABORT, '{SECRET}'); END"
+    ))
+    .execute(&mut db)
+    .await
+    .expect("create the failing trigger");
+
+    ann.send(ann.op("INSERT", 0, "lost ", 0, None)).await;
+    for editor in [&mut ann, &mut bob] {
+        let err = editor
+            .end()
+            .await
+            .expect_err("the document closed with a status");
+        assert_eq!(err.code(), Code::Internal, "{}: {err}", editor.user);
+        let message = err.message();
+        assert!(
+            message.contains("\"fragile\" could not be saved") && message.contains("join again"),
+            "{}: the message should say what happened and what to do: {message:?}",
+            editor.user
+        );
+        for secret in [SECRET, "trigger", "document_ops", "/srv"] {
+            assert!(
+                !message.contains(secret),
+                "{}: {secret:?} leaked: {message:?}",
+                editor.user
+            );
+        }
+    }
+
+    sqlx::query("DROP TRIGGER fail_edits")
+        .execute(&mut db)
+        .await
+        .expect("drop the trigger");
+    db.close().await.expect("close the test's database");
+    let (_, snapshot) = Editor::join(&app, "fragile", "carl").await;
+    assert_eq!(
+        (snapshot.content.as_str(), snapshot.revision),
+        ("saved", 1),
+        "a rejoin sees what was saved"
+    );
+}
+
+/// Streams that join and leave one document while it keeps emptying: every join must meet a
+/// running document, never "server is shutting down" from an actor that just stopped idle.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn joins_racing_a_documents_idle_stop_always_succeed() {
+    const STREAMS: usize = 8;
+    const ROUNDS: usize = 25;
+    let app = spawn_app().await;
+    let mut streams = tokio::task::JoinSet::new();
+    for stream in 0..STREAMS {
+        let client = app.streaming();
+        streams.spawn(async move {
+            for round in 0..ROUNDS {
+                let (ops, requests) = mpsc::channel(1);
+                ops.send(EditOperation {
+                    user_id: format!("user{stream}"),
+                    document_id: "churn".to_owned(),
+                    operation_type: "JOIN".to_owned(),
+                    ..EditOperation::default()
+                })
+                .await
+                .expect("queue the join");
+                let mut updates = client
+                    .clone()
+                    .collaborative_edit(ReceiverStream::new(requests))
+                    .await
+                    .unwrap_or_else(|err| panic!("stream {stream} round {round}: open: {err}"))
+                    .into_inner();
+                match updates.message().await {
+                    Ok(Some(snapshot)) => assert!(
+                        snapshot.active_users.contains(&format!("user{stream}")),
+                        "stream {stream} round {round}: the snapshot lists its joiner"
+                    ),
+                    other => {
+                        panic!("stream {stream} round {round}: expected a snapshot, got {other:?}")
+                    }
+                }
+                // Leave: half-close, then read to the end so the leave is done.
+                drop(ops);
+                loop {
+                    match updates.message().await {
+                        Ok(Some(_)) => {}
+                        Ok(None) => break,
+                        Err(status) => {
+                            panic!("stream {stream} round {round}: leaving ended with {status}")
+                        }
+                    }
+                }
+            }
+        });
+    }
+    while let Some(done) = within("every join and leave", streams.join_next()).await {
+        done.expect("a stream task");
     }
 }

@@ -59,6 +59,21 @@ pub struct DocumentLimits {
     pub max_chars: usize,
 }
 
+impl AppliedEdit {
+    /// The bytes of the operation's own text on the wire (the inserted text, or the format).
+    pub fn op_text_bytes(&self) -> usize {
+        op_text_bytes(&self.op, &self.format)
+    }
+}
+
+fn op_text_bytes(op: &TextOp, format: &str) -> usize {
+    match op {
+        TextOp::Insert { text, .. } => text.len(),
+        TextOp::Delete { .. } => 0,
+        TextOp::Noop => format.len(),
+    }
+}
+
 /// A logged operation: the revision it produced and its text change.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LoggedOp {
@@ -104,6 +119,13 @@ impl Document {
     /// Transforms `request` against the operations its author had not seen, applies it and
     /// advances the revision (also when it transformed into nothing, or is a FORMAT).
     pub fn submit(&mut self, request: EditRequest, now: SystemTime) -> Result<AppliedEdit> {
+        let prepared = self.prepare(request)?;
+        Ok(self.apply(prepared, now))
+    }
+
+    /// Checks `request` and transforms it to the current text, changing nothing: the caller
+    /// can still refuse it (for instance because its update would be too large to send).
+    pub fn prepare(&self, request: EditRequest) -> Result<PreparedEdit> {
         let base = request.base_revision.unwrap_or(self.revision);
         if base > self.revision {
             return Err(Error::RevisionAhead {
@@ -133,15 +155,41 @@ impl Document {
             .map_err(Error::EditOutOfRange)?;
 
         let op = unseen().fold(request.op, |op, logged| ot::transform(&op, &logged.op));
-        let new_chars = usize::try_from(to_i64(self.chars) + op.len_delta()).unwrap_or(usize::MAX);
-        if new_chars > self.limits.max_chars {
+        let chars = usize::try_from(to_i64(self.chars) + op.len_delta()).unwrap_or(usize::MAX);
+        if chars > self.limits.max_chars {
             return Err(Error::DocumentTooLarge {
-                chars: new_chars,
+                chars,
                 limit: self.limits.max_chars,
             });
         }
-        ot::apply(&mut self.text, self.chars, &op).map_err(Error::EditOutOfRange)?;
-        self.chars = new_chars;
+        op.check(self.chars).map_err(Error::EditOutOfRange)?;
+        Ok(PreparedEdit {
+            text_bytes: ot::utf8_len_after(&self.text, &op),
+            chars,
+            op,
+            user_id: request.user_id,
+            kind: request.kind,
+            format: request.format,
+        })
+    }
+
+    /// Applies an edit [`Document::prepare`] made against the current revision.
+    pub fn apply(&mut self, prepared: PreparedEdit, now: SystemTime) -> AppliedEdit {
+        let PreparedEdit {
+            op,
+            chars,
+            user_id,
+            kind,
+            format,
+            ..
+        } = prepared;
+        // `prepare` checked the operation against this very text.
+        let applied = ot::apply(&mut self.text, self.chars, &op);
+        debug_assert!(
+            applied.is_ok(),
+            "a prepared edit no longer fits: {applied:?}"
+        );
+        self.chars = chars;
         self.revision += 1;
         self.log.push_back(LoggedOp {
             revision: self.revision,
@@ -150,14 +198,35 @@ impl Document {
         if self.log.len() > self.limits.op_log {
             self.log.pop_front();
         }
-        Ok(AppliedEdit {
+        AppliedEdit {
             revision: self.revision,
-            user_id: request.user_id,
-            kind: request.kind,
+            user_id,
+            kind,
             op,
-            format: request.format,
+            format,
             applied_at: now,
-        })
+        }
+    }
+}
+
+/// An edit transformed to the current text and checked, not yet applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PreparedEdit {
+    /// The operation as it will apply.
+    pub op: TextOp,
+    /// The text's length in chars once applied.
+    pub chars: usize,
+    /// The text's length in bytes once applied.
+    pub text_bytes: usize,
+    pub user_id: String,
+    pub kind: EditKind,
+    pub format: String,
+}
+
+impl PreparedEdit {
+    /// The bytes of the operation's own text on the wire (the inserted text, or the format).
+    pub fn op_text_bytes(&self) -> usize {
+        op_text_bytes(&self.op, &self.format)
     }
 }
 

@@ -4,18 +4,29 @@
 //! document are serialised without a global lock while different documents proceed in
 //! parallel. The hub's map (a std mutex, never held across an await) only finds or starts
 //! actors. An actor loads its document on start, persists every edit before broadcasting it,
-//! and stops when its last subscriber leaves or the server shuts down.
+//! and stops when its last subscriber leaves, when a write fails (so the next join reloads
+//! what is durable), or when the server shuts down.
+//!
+//! Stopping: an actor closes its queue and then receives until the queue is drained, so a
+//! command whose sender got in just before the close (a join that found the actor in the map
+//! just as it stopped for lack of members) is still seen. Its reply is dropped, which tells
+//! the joiner to start over on a fresh actor; the editors of a document that stops for any
+//! other reason learn why from [`EditSession`] (shutting down, or the document not saved).
 //!
 //! Queues: each actor's command queue is bounded and its senders wait (they are the editing
 //! streams themselves, so a busy document slows its own editors only). Each subscriber's update
-//! queue is bounded and never awaited: a subscriber whose queue is full is cut off
-//! ([`EditSession::was_cut_off`]) so that one slow reader never holds up the document.
+//! queue is bounded twice and never awaited: in updates (`subscriber_queue`, how far behind a
+//! stream may fall) and in bytes (`subscriber_queue_bytes`, what it may pin, counted until the
+//! stream hands an update to its encoder: see [`Delivery`]). A subscriber over either bound is
+//! cut off, so that one slow reader never holds up the document nor holds more than its
+//! budget. Updates share their text (`Arc<str>`) between subscribers: a queued update costs a
+//! subscriber its size, but the memory of a revision's text exists once.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::{BTreeMap, BTreeSet, HashMap},
     sync::{
-        Arc, Mutex, MutexGuard,
-        atomic::{AtomicBool, AtomicU64, Ordering},
+        Arc, Mutex, MutexGuard, OnceLock,
+        atomic::{AtomicU64, AtomicUsize, Ordering},
     },
     time::SystemTime,
 };
@@ -24,8 +35,9 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    document::{AppliedEdit, Document, DocumentLimits, EditRequest},
+    document::{AppliedEdit, Document, DocumentLimits, EditRequest, PreparedEdit},
     repo::DocumentRepo,
+    size::UpdateShape,
 };
 use crate::{Error, Result};
 
@@ -37,6 +49,13 @@ pub struct EditLimits {
     pub max_open_documents: usize,
     /// Updates queued per subscriber before it is cut off (`edit.subscriber_queue`).
     pub subscriber_queue: usize,
+    /// Bytes of updates (by their size on the wire) a subscriber may have waiting before it is
+    /// cut off (`edit.subscriber_queue_bytes`). A subscriber with nothing waiting always takes
+    /// the next update, however large, so this never cuts off a stream that keeps up.
+    pub subscriber_queue_bytes: usize,
+    /// Largest update that can be sent (`server.grpc.max_encoding_message_size`): an edit or
+    /// a join whose update would be larger is refused before anything changes.
+    pub max_update_bytes: usize,
 }
 
 /// What a subscriber receives: the document after a change, or after presence changed.
@@ -53,6 +72,56 @@ pub struct DocumentUpdate {
     pub edit: Option<AppliedEdit>,
     pub timestamp: SystemTime,
 }
+
+impl DocumentUpdate {
+    /// An upper bound on its encoded size: what it costs the queue it waits in.
+    pub fn wire_bytes(&self) -> usize {
+        UpdateShape {
+            document_id: &self.document_id,
+            user_id: self.user_id.len(),
+            text: self.content.len(),
+            active_users: self.active_users.iter().map(String::as_str),
+            edit: self
+                .edit
+                .as_ref()
+                .map(|edit| (edit.user_id.len(), edit.op_text_bytes())),
+        }
+        .wire_bytes()
+    }
+}
+
+/// An update taken from a session's queue. It keeps counting against the session's byte
+/// budget until dropped, so a stream should drop it when the update has been handed to the
+/// encoder, not when it was merely moved to another queue.
+#[derive(Debug)]
+pub struct Delivery {
+    update: Arc<DocumentUpdate>,
+    bytes: usize,
+    queued: Arc<AtomicUsize>,
+}
+
+impl Delivery {
+    pub fn update(&self) -> &Arc<DocumentUpdate> {
+        &self.update
+    }
+}
+
+impl std::ops::Deref for Delivery {
+    type Target = DocumentUpdate;
+
+    fn deref(&self) -> &DocumentUpdate {
+        &self.update
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        self.queued.fetch_sub(self.bytes, Ordering::AcqRel);
+    }
+}
+
+/// An update in a subscriber's queue with the size it was counted at.
+type Queued = (Arc<DocumentUpdate>, usize);
 
 /// The answer to an edit: applied and persisted, or why not.
 type Reply = oneshot::Sender<Result<()>>;
@@ -80,8 +149,19 @@ enum Command {
 struct Joined {
     subscriber: u64,
     snapshot: Arc<DocumentUpdate>,
-    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    updates: mpsc::Receiver<Queued>,
+    queued_bytes: Arc<AtomicUsize>,
+    ended: Arc<OnceLock<Ended>>,
+}
+
+/// Why the document ended a subscription, set before its update queue closes. Unset when the
+/// queue closes means the server is shutting down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The subscriber fell too far behind.
+    CutOff,
+    /// A write failed; the document was closed so the next join reloads what is durable.
+    NotSaved,
 }
 
 /// A running actor as the hub's map knows it.
@@ -112,8 +192,9 @@ pub struct EditHub {
 /// Capacity of an actor's command queue.
 const COMMAND_QUEUE: usize = 256;
 
-/// How often `join` retries when it meets an actor that was just stopping.
-const JOIN_ATTEMPTS: usize = 8;
+/// How often `join` starts over when it meets an actor that was just stopping. Each miss
+/// means an actor stopped meanwhile, so running out takes a document that keeps closing.
+const JOIN_ATTEMPTS: usize = 64;
 
 impl EditHub {
     /// A hub whose actors run on `tasks` and stop when `stopping` fires.
@@ -161,7 +242,9 @@ impl EditHub {
                 continue;
             }
             let Ok(joined) = answer.await else {
-                // The actor stopped with our command still queued.
+                // The actor stopped with our command still queued (for lack of members, or
+                // after a failed write): start over on a fresh one, which loads the document
+                // as stored, unless the server is shutting down (`actor_for` says so).
                 self.inner.forget(document_id, actor.generation);
                 continue;
             };
@@ -173,12 +256,18 @@ impl EditHub {
                 commands: actor.commands,
                 snapshot: joined.snapshot,
                 updates: joined.updates,
-                cut_off: joined.cut_off,
+                queued_bytes: joined.queued_bytes,
+                ended: joined.ended,
                 stopping: self.inner.stopping.clone(),
                 tasks: self.inner.tasks.clone(),
             });
         }
-        Err(Error::ShuttingDown)
+        if self.inner.stopping.is_cancelled() {
+            return Err(Error::ShuttingDown);
+        }
+        Err(Error::DocumentKeptClosing {
+            document_id: document_id.to_owned(),
+        })
     }
 
     /// The running actor of `document_id`, started if there is none.
@@ -237,8 +326,10 @@ pub struct EditSession {
     subscriber: u64,
     commands: mpsc::Sender<Command>,
     snapshot: Arc<DocumentUpdate>,
-    updates: mpsc::Receiver<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    updates: mpsc::Receiver<Queued>,
+    /// Bytes of updates this session holds: queued, or taken and not yet dropped.
+    queued_bytes: Arc<AtomicUsize>,
+    ended: Arc<OnceLock<Ended>>,
     stopping: CancellationToken,
     /// Owns the task that delivers a leave the busy actor could not take at once.
     tasks: TaskTracker,
@@ -271,22 +362,37 @@ impl EditSession {
 
     /// Why the document no longer answers this session.
     fn gone(&self) -> Error {
-        if self.cut_off.load(Ordering::Acquire) {
-            Error::EditorTooSlow
-        } else {
-            Error::ShuttingDown
+        match self.ended.get() {
+            Some(Ended::CutOff) => Error::EditorTooSlow,
+            Some(Ended::NotSaved) => Error::DocumentNotSaved {
+                document_id: self.document_id.clone(),
+            },
+            None => Error::ShuttingDown,
         }
     }
 
     /// An update already queued, without waiting.
-    pub fn try_next_update(&mut self) -> Option<Arc<DocumentUpdate>> {
-        self.updates.try_recv().ok()
+    pub fn try_next_update(&mut self) -> Option<Delivery> {
+        let queued = self.updates.try_recv().ok()?;
+        Some(self.delivery(queued))
+    }
+
+    fn delivery(&self, (update, bytes): Queued) -> Delivery {
+        Delivery {
+            update,
+            bytes,
+            queued: Arc::clone(&self.queued_bytes),
+        }
     }
 
     /// The next update, or why there is none: [`Error::EditorTooSlow`] when this session was
-    /// cut off, [`Error::ShuttingDown`] when the document closed.
-    pub async fn next_update(&mut self) -> Result<Arc<DocumentUpdate>> {
-        self.updates.recv().await.ok_or_else(|| self.gone())
+    /// cut off, [`Error::DocumentNotSaved`] when a write failed and the document closed,
+    /// [`Error::ShuttingDown`] when the server is stopping.
+    pub async fn next_update(&mut self) -> Result<Delivery> {
+        match self.updates.recv().await {
+            Some(queued) => Ok(self.delivery(queued)),
+            None => Err(self.gone()),
+        }
     }
 }
 
@@ -313,8 +419,10 @@ impl Drop for EditSession {
 #[derive(Debug)]
 struct Subscriber {
     user_id: String,
-    updates: mpsc::Sender<Arc<DocumentUpdate>>,
-    cut_off: Arc<AtomicBool>,
+    updates: mpsc::Sender<Queued>,
+    /// Shared with the session, which subtracts what it has let go of.
+    queued_bytes: Arc<AtomicUsize>,
+    ended: Arc<OnceLock<Ended>>,
 }
 
 /// The state an actor owns.
@@ -347,8 +455,11 @@ async fn run_actor(
             tracing::error!(document = %id, %err, "cannot load document");
             inner.forget(&id, generation);
             queue.close();
+            // Answered rather than dropped: a dropped join would retry into the same failure.
             while let Some(command) = queue.recv().await {
-                refuse(command, || Error::Storage(err.to_string()));
+                if let Command::Join { reply, .. } = command {
+                    let _ = reply.send(Err(Error::Storage(err.to_string())));
+                }
             }
             return;
         }
@@ -395,8 +506,11 @@ async fn run_actor(
         };
         if let Err(err) = handled {
             // Storage failed after the edit was applied in memory: drop this copy of the
-            // document so the next join reloads what is durable.
+            // document so the next join reloads what is durable, and tell its editors why.
             tracing::error!(document = %actor.id, %err, "closing document after a storage failure");
+            for subscriber in actor.subscribers.values() {
+                let _ = subscriber.ended.set(Ended::NotSaved);
+            }
             break;
         }
         if actor.subscribers.is_empty() {
@@ -417,20 +531,14 @@ async fn run_actor(
     }
     inner.forget(&actor.id, generation);
     queue.close();
-    while let Ok(command) = queue.try_recv() {
-        refuse(command, || Error::ShuttingDown);
-    }
-}
-
-fn refuse(command: Command, error: impl Fn() -> Error) {
-    match command {
-        Command::Join { reply, .. } => {
-            let _ = reply.send(Err(error()));
-        }
-        Command::Submit { reply, .. } => {
-            let _ = reply.send(Err(error()));
-        }
-        Command::Leave { .. } => {}
+    // Ends every subscription; each session reads why from its `ended`.
+    drop(actor);
+    // `recv` (unlike `try_recv`) also waits for senders that were admitted before the close
+    // and have not pushed yet; a command pushed after the last look would keep its reply
+    // pending for as long as its sender lives. Dropping a reply is the answer: a join starts
+    // over on a fresh actor, an edit learns from its session why the document ended.
+    while let Some(command) = queue.recv().await {
+        drop(command);
     }
 }
 
@@ -439,8 +547,28 @@ impl Actor {
     async fn handle(&mut self, command: Command) -> Result<()> {
         match command {
             Command::Join { user_id, reply } => {
+                // The joiner's snapshot and everyone's presence update carry the whole text
+                // and the members with the joiner among them: both must be sendable.
+                let bytes = UpdateShape {
+                    document_id: &self.id,
+                    user_id: self.longest_user_id(Some(&user_id)),
+                    text: self.content.len(),
+                    active_users: self.member_ids(Some(&user_id)),
+                    edit: None,
+                }
+                .wire_bytes();
+                let limit = self.inner.limits.max_update_bytes;
+                if bytes > limit {
+                    let _ = reply.send(Err(Error::DocumentTooLargeToSend {
+                        document_id: self.id.clone(),
+                        bytes,
+                        limit,
+                    }));
+                    return Ok(());
+                }
                 let (updates, receiver) = mpsc::channel(self.inner.limits.subscriber_queue);
-                let cut_off = Arc::new(AtomicBool::new(false));
+                let ended = Arc::new(OnceLock::new());
+                let queued_bytes = Arc::new(AtomicUsize::new(0));
                 let subscriber = self.next_subscriber;
                 self.next_subscriber += 1;
                 self.subscribers.insert(
@@ -448,7 +576,8 @@ impl Actor {
                     Subscriber {
                         user_id: user_id.clone(),
                         updates,
-                        cut_off: Arc::clone(&cut_off),
+                        queued_bytes: Arc::clone(&queued_bytes),
+                        ended: Arc::clone(&ended),
                     },
                 );
                 let snapshot = self.update(&user_id, None);
@@ -456,7 +585,8 @@ impl Actor {
                     subscriber,
                     snapshot: Arc::clone(&snapshot),
                     updates: receiver,
-                    cut_off,
+                    queued_bytes,
+                    ended,
                 };
                 if reply.send(Ok(joined)).is_err() {
                     self.subscribers.remove(&subscriber);
@@ -483,8 +613,13 @@ impl Actor {
         let now = SystemTime::now();
         let mut accepted = Vec::with_capacity(edits.len());
         for (request, reply) in edits {
-            match self.document.submit(request, now) {
-                Ok(applied) => {
+            let checked = self
+                .document
+                .prepare(request)
+                .and_then(|prepared| self.check_sendable(prepared));
+            match checked {
+                Ok(prepared) => {
+                    let applied = self.document.apply(prepared, now);
                     let content: Arc<str> = Arc::from(self.document.text());
                     accepted.push((applied, content, reply));
                 }
@@ -504,8 +639,11 @@ impl Actor {
             .append(&self.id, self.document.text(), &applied, keep)
             .await;
         if let Err(err) = persisted {
+            // The detail goes to the log (by the caller); the authors hear what it means.
             for (_, _, reply) in accepted {
-                let _ = reply.send(Err(Error::Storage(err.to_string())));
+                let _ = reply.send(Err(Error::DocumentNotSaved {
+                    document_id: self.id.clone(),
+                }));
             }
             return Err(err);
         }
@@ -518,6 +656,45 @@ impl Actor {
             let _ = reply.send(Ok(()));
         }
         Ok(())
+    }
+
+    /// Refuses `prepared` if its update could not be sent. The bound also covers every
+    /// presence update that can follow with the text it leaves (a leave's update names one
+    /// of these members, among fewer of them), so no later update of this text is too large
+    /// either; joins are checked when they come.
+    fn check_sendable(&self, prepared: PreparedEdit) -> Result<PreparedEdit> {
+        let bytes = UpdateShape {
+            document_id: &self.id,
+            user_id: self.longest_user_id(Some(&prepared.user_id)),
+            text: prepared.text_bytes,
+            active_users: self.member_ids(None),
+            edit: Some((prepared.user_id.len(), prepared.op_text_bytes())),
+        }
+        .wire_bytes();
+        let limit = self.inner.limits.max_update_bytes;
+        if bytes > limit {
+            return Err(Error::UpdateTooLarge { bytes, limit });
+        }
+        Ok(prepared)
+    }
+
+    /// The distinct user ids of the members, with `joining` among them.
+    fn member_ids<'a>(&'a self, joining: Option<&'a str>) -> BTreeSet<&'a str> {
+        self.subscribers
+            .values()
+            .map(|s| s.user_id.as_str())
+            .chain(joining)
+            .collect()
+    }
+
+    /// The longest user id an update of the current text may name: a member's or `also`.
+    fn longest_user_id(&self, also: Option<&str>) -> usize {
+        self.subscribers
+            .values()
+            .map(|s| s.user_id.len())
+            .chain(also.map(str::len))
+            .max()
+            .unwrap_or(0)
     }
 
     fn update(&self, user_id: &str, edit: Option<AppliedEdit>) -> Arc<DocumentUpdate> {
@@ -539,18 +716,32 @@ impl Actor {
         })
     }
 
-    /// Sends `update` to every subscriber but `skip`, never waiting: a full queue cuts its
-    /// subscriber off, a closed one means it left; either way the others hear of it.
+    /// Sends `update` to every subscriber but `skip`, never waiting: a queue full in updates
+    /// or over its byte budget cuts its subscriber off, a closed one means it left; either way
+    /// the others hear of it.
     fn broadcast_except(&mut self, skip: u64, update: Arc<DocumentUpdate>) {
+        let bytes = update.wire_bytes();
+        let budget = self.inner.limits.subscriber_queue_bytes;
         let mut gone = Vec::new();
         for (&id, subscriber) in &self.subscribers {
             if id == skip {
                 continue;
             }
-            match subscriber.updates.try_send(Arc::clone(&update)) {
+            // Counted before it is queued, so the session's release never runs first. An
+            // empty queue takes any update: a stream that keeps up is never cut off.
+            let held = subscriber.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
+            let sent = if held > 0 && held.saturating_add(bytes) > budget {
+                Err(mpsc::error::TrySendError::Full((
+                    Arc::clone(&update),
+                    bytes,
+                )))
+            } else {
+                subscriber.updates.try_send((Arc::clone(&update), bytes))
+            };
+            match sent {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
-                    subscriber.cut_off.store(true, Ordering::Release);
+                    let _ = subscriber.ended.set(Ended::CutOff);
                     self.inner.cut_offs.fetch_add(1, Ordering::Relaxed);
                     gone.push(id);
                 }
@@ -564,5 +755,362 @@ impl Actor {
                 self.broadcast_except(u64::MAX, update);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::edit::{EditKind, memory::MemoryDocumentRepo, ot::TextOp, size::UpdateShape};
+
+    const LIMITS: EditLimits = EditLimits {
+        document: DocumentLimits {
+            op_log: 100,
+            max_chars: 10_000,
+        },
+        max_open_documents: 10,
+        subscriber_queue: 16,
+        subscriber_queue_bytes: 1024 * 1024,
+        max_update_bytes: 4 * 1024 * 1024,
+    };
+
+    fn hub(repo: Arc<MemoryDocumentRepo>) -> EditHub {
+        EditHub::new(repo, LIMITS, CancellationToken::new(), TaskTracker::new())
+    }
+
+    fn hub_with(repo: Arc<MemoryDocumentRepo>, limits: EditLimits) -> EditHub {
+        EditHub::new(repo, limits, CancellationToken::new(), TaskTracker::new())
+    }
+
+    fn insert(user: &str, text: &str) -> EditRequest {
+        EditRequest {
+            user_id: user.to_owned(),
+            kind: EditKind::Insert,
+            op: TextOp::insert(0, text),
+            format: String::new(),
+            base_revision: None,
+        }
+    }
+
+    /// Awaits `future`, failing after a generous bound: a hang is the bug these tests catch.
+    async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+        tokio::time::timeout(std::time::Duration::from_secs(10), future)
+            .await
+            .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+    }
+
+    /// Yields until `condition` holds (bounded by [`within`]).
+    async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+        within(what, async {
+            while !condition() {
+                tokio::task::yield_now().await;
+            }
+        })
+        .await;
+    }
+
+    /// Two tasks join and leave one document, which empties (and its actor stops) over and
+    /// over; every join must land on a running actor, neither refused as "shutting down"
+    /// nor left waiting on a stopped one.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn joins_racing_idle_stops_always_succeed() {
+        let hub = hub(MemoryDocumentRepo::new());
+        let mut tasks = tokio::task::JoinSet::new();
+        for task in 0..2 {
+            let hub = hub.clone();
+            tasks.spawn(async move {
+                for round in 0..10_000 {
+                    let joined = within("a join", hub.join("churn", &format!("user{task}"))).await;
+                    let session =
+                        joined.unwrap_or_else(|err| panic!("task {task} round {round}: {err}"));
+                    drop(session);
+                }
+            });
+        }
+        while let Some(done) = tasks.join_next().await {
+            done.expect("a joining task");
+        }
+    }
+
+    /// The race above, lined up: a join admitted to an actor's queue (a permit taken) just
+    /// before the actor stops for lack of members is still answered, with a dropped reply that
+    /// sends the joiner to a fresh actor.
+    #[tokio::test]
+    async fn a_join_admitted_as_its_actor_stops_idle_is_sent_to_a_fresh_actor() {
+        let hub = hub(MemoryDocumentRepo::new());
+        let first = hub.join("d", "ann").await.expect("ann joins");
+        let stale = hub.inner.actors().get("d").cloned().expect("d is open");
+        let permit = stale.commands.reserve().await.expect("the actor runs");
+        drop(first);
+        // The actor stops: it leaves the map, then waits for the admitted command.
+        until("the idle actor to leave the map", || {
+            !hub.inner.actors().contains_key("d")
+        })
+        .await;
+        let (reply, answer) = oneshot::channel();
+        permit.send(Command::Join {
+            user_id: "bob".to_owned(),
+            reply,
+        });
+        let answer = within("the stopped actor to answer", answer).await;
+        assert!(
+            answer.is_err(),
+            "a stopping actor must drop the join's reply (start over), got {answer:?}"
+        );
+        let bob = hub.join("d", "bob").await.expect("bob joins a fresh actor");
+        assert_eq!(bob.snapshot().active_users, ["bob"]);
+    }
+
+    #[tokio::test]
+    async fn a_failed_save_tells_every_editor_and_the_next_join_reloads() {
+        let repo = MemoryDocumentRepo::new();
+        let hub = hub(Arc::clone(&repo));
+        let ann = hub.join("d", "ann").await.expect("ann joins");
+        ann.submit(insert("ann", "kept")).await.expect("saved");
+        let mut bob = hub.join("d", "bob").await.expect("bob joins");
+        repo.fail_appends(true);
+        let err = ann
+            .submit(insert("ann", "lost "))
+            .await
+            .expect_err("the write fails");
+        let bob_err = within("bob to hear", async {
+            loop {
+                if let Err(err) = bob.next_update().await {
+                    return err;
+                }
+            }
+        })
+        .await;
+        for (who, err) in [("ann", err), ("bob", bob_err)] {
+            assert!(
+                matches!(&err, Error::DocumentNotSaved { document_id } if document_id == "d"),
+                "{who}: expected DocumentNotSaved for d, got {err:?}"
+            );
+            let message = err.to_string();
+            assert!(message.contains("join again"), "{who}: {message}");
+            assert!(
+                !message.contains(super::super::memory::FAILURE_DETAIL),
+                "{who}: the storage detail leaked: {message}"
+            );
+        }
+        repo.fail_appends(false);
+        let carl = hub.join("d", "carl").await.expect("carl joins");
+        let snapshot = carl.snapshot();
+        assert_eq!(
+            (snapshot.content.as_ref(), snapshot.revision),
+            ("kept", 1),
+            "the next join sees what was durable"
+        );
+    }
+
+    /// A join queued behind an edit whose write fails must not be refused: it joins the
+    /// document as stored, on a fresh actor.
+    #[tokio::test]
+    async fn a_join_queued_behind_a_failed_save_joins_the_stored_document() {
+        let repo = MemoryDocumentRepo::new();
+        let hub = hub(Arc::clone(&repo));
+        let ann = hub.join("d", "ann").await.expect("ann joins");
+        let gate = repo.gate_appends();
+        let editing = tokio::spawn(async move {
+            let result = ann.submit(insert("ann", "lost")).await;
+            (ann, result)
+        });
+        within("the write to start", repo.append_started()).await;
+        let actor = hub.inner.actors().get("d").cloned().expect("d is open");
+        let joining = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.join("d", "bob").await }
+        });
+        until("bob's join to be queued", || {
+            actor.commands.capacity() < COMMAND_QUEUE
+        })
+        .await;
+        repo.fail_appends(true);
+        gate.add_permits(1);
+        let (_ann, result) = within("ann's edit", editing).await.expect("edit task");
+        assert!(
+            matches!(result, Err(Error::DocumentNotSaved { .. })),
+            "{result:?}"
+        );
+        let bob = within("bob's join", joining)
+            .await
+            .expect("join task")
+            .unwrap_or_else(|err| panic!("bob's join must start over, got {err}"));
+        let snapshot = bob.snapshot();
+        assert_eq!((snapshot.content.as_ref(), snapshot.revision), ("", 0));
+        assert!(repo.stored("d").is_none(), "nothing was saved");
+    }
+
+    /// The bound on the update of `editor` inserting `inserted` into `text` of document "d"
+    /// with `members` joined.
+    fn edit_bytes(text: &str, inserted: &str, editor: &str, members: &[&str]) -> usize {
+        let longest = members.iter().map(|m| m.len()).max().unwrap_or(0);
+        UpdateShape {
+            document_id: "d",
+            user_id: longest.max(editor.len()),
+            text: text.len() + inserted.len(),
+            active_users: members.iter().copied(),
+            edit: Some((editor.len(), inserted.len())),
+        }
+        .wire_bytes()
+    }
+
+    #[tokio::test]
+    async fn an_edit_whose_update_would_not_fit_is_refused_for_its_sender_only() {
+        for wide in ["世", "😀"] {
+            let big = wide.repeat(100);
+            let limit = edit_bytes("", &big, "ann", &["ann", "bob"]) - 1;
+            let hub = hub_with(
+                MemoryDocumentRepo::new(),
+                EditLimits {
+                    max_update_bytes: limit,
+                    ..LIMITS
+                },
+            );
+            let ann = hub.join("d", "ann").await.expect("ann joins");
+            let mut bob = hub.join("d", "bob").await.expect("bob joins");
+            let err = ann
+                .submit(insert("ann", &big))
+                .await
+                .expect_err("one byte over");
+            assert!(
+                matches!(err, Error::UpdateTooLarge { bytes, limit: l } if bytes == limit + 1 && l == limit),
+                "{wide}: {err:?}"
+            );
+            assert!(
+                err.to_string()
+                    .contains("server.grpc.max_encoding_message_size"),
+                "{err}"
+            );
+            // One char less fits exactly; the refused edit changed nothing.
+            let fits = wide.repeat(99);
+            assert!(edit_bytes("", &fits, "ann", &["ann", "bob"]) <= limit);
+            ann.submit(insert("ann", &fits)).await.expect("fits");
+            let update = within("bob's update", bob.next_update())
+                .await
+                .expect("bob goes on");
+            assert_eq!(
+                (update.revision, update.content.as_ref()),
+                (1, fits.as_str())
+            );
+        }
+    }
+
+    /// A one-char edit is refused when the text it would leave is too large to send, and a
+    /// join when its snapshot would be.
+    #[tokio::test]
+    async fn the_text_and_every_snapshot_stay_sendable() {
+        // Grown one char at a time, the text reaches the limit while every edit is tiny.
+        let limit = edit_bytes(&"😀".repeat(199), "😀", "ann", &["ann"]);
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                max_update_bytes: limit,
+                ..LIMITS
+            },
+        );
+        let mut ann = hub.join("d", "ann").await.expect("ann joins");
+        for char in 0..200 {
+            ann.submit(insert("ann", "😀"))
+                .await
+                .unwrap_or_else(|err| panic!("char {char}: {err}"));
+            // Read as a client does, or the queue would cut ann off.
+            while ann.try_next_update().is_some() {}
+        }
+        let err = ann
+            .submit(insert("ann", "😀"))
+            .await
+            .expect_err("the text would outgrow the limit");
+        assert!(matches!(err, Error::UpdateTooLarge { .. }), "{err:?}");
+        // A snapshot with one more member does not fit either.
+        let err = hub
+            .join("d", "bobby")
+            .await
+            .expect_err("bobby's snapshot would be too large");
+        assert!(
+            matches!(&err, Error::DocumentTooLargeToSend { document_id, .. } if document_id == "d"),
+            "{err:?}"
+        );
+        let again = hub
+            .join("d", "ann")
+            .await
+            .expect("ann's own snapshot still fits");
+        assert_eq!(again.snapshot().revision, 200);
+    }
+
+    /// Reads `session` until it ends; returns how many updates it got and how it ended.
+    async fn drain(session: &mut EditSession) -> (usize, Error) {
+        let mut got = 0;
+        loop {
+            match within("the queue to end", session.next_update()).await {
+                Ok(_) => got += 1,
+                Err(err) => return (got, err),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_over_its_byte_budget_is_cut_off_and_the_others_go_on() {
+        let text = "😀".repeat(2_500); // 10 kB in every update
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                subscriber_queue: 1_000,
+                subscriber_queue_bytes: 50_000,
+                ..LIMITS
+            },
+        );
+        let mut sleepy = hub.join("d", "sleepy").await.expect("sleepy joins");
+        let mut writer = hub.join("d", "writer").await.expect("writer joins");
+        writer.submit(insert("writer", &text)).await.expect("text");
+        let mut heard_leave = false;
+        for edit in 0..20 {
+            writer
+                .submit(insert("writer", "x"))
+                .await
+                .unwrap_or_else(|err| panic!("edit {edit}: {err}"));
+            // The writer reads and lets go of each update, as its stream does once encoded.
+            while let Some(update) = writer.try_next_update() {
+                heard_leave |= update.edit.is_none() && update.active_users == ["writer"];
+            }
+        }
+        assert!(heard_leave, "the writer heard that sleepy left");
+        assert_eq!(hub.slow_consumers_cut_off(), 1);
+        let (got, err) = drain(&mut sleepy).await;
+        assert!(matches!(err, Error::EditorTooSlow), "{err:?}");
+        // About 10 kB each (20 kB for the one carrying the text as its operation): the budget
+        // holds 3 to 4 of them, far fewer than the 1,000 the count bound allows.
+        assert!((2..=5).contains(&got), "sleepy held {got} updates");
+    }
+
+    /// The stream task holds an update after taking it from the queue; it still counts until
+    /// dropped (handed to the encoder), and a stream with nothing held takes any update.
+    #[tokio::test]
+    async fn an_update_counts_until_it_is_let_go() {
+        let big = "x".repeat(5_000);
+        let hub = hub_with(
+            MemoryDocumentRepo::new(),
+            EditLimits {
+                subscriber_queue_bytes: 1_000,
+                ..LIMITS
+            },
+        );
+        let mut ann = hub.join("d", "ann").await.expect("ann joins");
+        // Five times the budget, but nothing else is waiting: taken.
+        ann.submit(insert("ann", &big))
+            .await
+            .expect("fits the message limit");
+        let held = ann.next_update().await.expect("ann's own update");
+        assert_eq!(held.revision, 1);
+        drop(held);
+        ann.submit(insert("ann", "y")).await.expect("small edit");
+        let held = ann.next_update().await.expect("taken, not yet let go");
+        ann.submit(insert("ann", "z"))
+            .await
+            .expect("the edit itself is applied");
+        drop(held);
+        let (got, err) = drain(&mut ann).await;
+        assert_eq!(got, 0, "the update over the budget was never queued");
+        assert!(matches!(err, Error::EditorTooSlow), "{err:?}");
     }
 }

@@ -3,9 +3,14 @@
 
 mod document;
 mod hub;
+#[cfg(test)]
+mod memory;
 pub mod ot;
 mod repo;
+pub mod size;
 
-pub use document::{AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp};
-pub use hub::{DocumentUpdate, EditHub, EditLimits, EditSession};
+pub use document::{
+    AppliedEdit, Document, DocumentLimits, EditKind, EditRequest, LoggedOp, PreparedEdit,
+};
+pub use hub::{Delivery, DocumentUpdate, EditHub, EditLimits, EditSession};
 pub use repo::{DocumentRepo, StoredDocument};

@@ -88,6 +88,19 @@ fn byte_offset(text: &str, at: usize) -> usize {
         .map_or(text.len(), |(offset, _)| offset)
 }
 
+/// The length in bytes of `text` after `op`, which must fit it ([`TextOp::check`]).
+pub fn utf8_len_after(text: &str, op: &TextOp) -> usize {
+    match op {
+        TextOp::Insert { text: inserted, .. } => text.len() + inserted.len(),
+        TextOp::Delete { at, len } => {
+            let start = byte_offset(text, *at);
+            let end = start + byte_offset(&text[start..], *len);
+            text.len() - (end - start)
+        }
+        TextOp::Noop => text.len(),
+    }
+}
+
 /// Applies `op` to `text` in place; `text_len` is its length in chars, kept by the caller so
 /// that long documents are not recounted on every edit.
 pub fn apply(text: &mut String, text_len: usize, op: &TextOp) -> Result<(), OtError> {
@@ -303,6 +316,11 @@ mod tests {
         fn transformed_ops_fit_the_text_they_follow((text, a, b) in text_and_op()) {
             let after_b = applied(&text, &b);
             prop_assert!(transform(&a, &b).check(after_b.chars().count()).is_ok());
+        }
+
+        #[test]
+        fn utf8_len_after_is_the_length_of_the_result((text, a, _b) in text_and_op()) {
+            prop_assert_eq!(utf8_len_after(&text, &a), applied(&text, &a).len());
         }
     }
 }
