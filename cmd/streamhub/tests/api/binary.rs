@@ -38,7 +38,7 @@ pub(crate) fn local_config(dir: &Path, database: &Path, files: &Path) -> std::pa
 }
 
 /// Sends SIGTERM to `child`.
-fn terminate(child: &Child) {
+pub(crate) fn terminate(child: &Child) {
     let killed = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
@@ -88,7 +88,7 @@ fn listening_addr(child: &mut Child) -> SocketAddr {
         .expect("a socket address follows `listening on`")
 }
 
-fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
+pub(crate) fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
     let deadline = Instant::now() + WAIT;
     loop {
         if let Some(status) = child.try_wait().expect("poll the child") {

@@ -5,6 +5,7 @@ mod auth;
 mod batch;
 mod binary;
 mod chat;
+mod chat_restart;
 mod compat;
 mod crash;
 mod dead_peers;
