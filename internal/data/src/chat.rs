@@ -161,7 +161,7 @@ impl RoomRepo for SqliteRoomRepo {
                     .execute(&mut *connection)
                     .await
                     .map_err(storage)?;
-                let appended = append_in_transaction(&mut *connection, events, keep).await;
+                let appended = append_in_transaction(&mut connection, events, keep).await;
                 // Back to the pool's setting, whatever happened: other repositories choose
                 // their own durability.
                 let restored = sqlx::query("PRAGMA synchronous = NORMAL")
