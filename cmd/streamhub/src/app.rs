@@ -18,7 +18,7 @@ use streamhub_biz::{
     sensors::SensorLimits,
 };
 use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
-use streamhub_data::{Data, SqliteDocumentRepo, SqliteFileStore, SqliteLogRepo};
+use streamhub_data::{Data, SqliteDocumentRepo, SqliteFileStore, SqliteLogRepo, SqliteRoomRepo};
 use streamhub_server::Services;
 use streamhub_service::{Shutdown, StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
@@ -79,13 +79,18 @@ impl Application {
         let shutdown = Shutdown::new();
         let stopping = shutdown.stopping.clone();
         let tasks = TaskTracker::new();
-        let rooms = RoomHub::in_process(ChatLimits {
-            history: config.chat.history,
-            member_queue: config.chat.member_queue,
-            max_message_bytes: config.chat.max_message_bytes,
-            max_rooms: config.chat.max_rooms,
-            max_messages_per_second: config.chat.max_messages_per_second,
-        });
+        let rooms = RoomHub::in_process(
+            Arc::new(SqliteRoomRepo::new(data.database().clone())),
+            ChatLimits {
+                history: config.chat.history,
+                member_queue: config.chat.member_queue,
+                max_message_bytes: config.chat.max_message_bytes,
+                max_rooms: config.chat.max_rooms,
+                max_messages_per_second: config.chat.max_messages_per_second,
+            },
+            stopping.clone(),
+            &tasks,
+        );
         let games = GameHub::in_process(GameLimits {
             board: Board {
                 width: config.game.board_width,

@@ -3,29 +3,38 @@
 //! Handlers see [`RoomHub`] and the [`Membership`] it hands out; how messages travel between
 //! members is behind [`RoomBus`], so that a message broker can stand behind it later (several
 //! replicas) without touching the handlers. [`InProcessRooms`] is the bus of a single process.
+//! Each room's sequence and its kept history live in the store ([`RoomRepo`]), not in the
+//! process: they outlive the room emptying and the server restarting, so a `last_seen_id`
+//! keeps its meaning, and an event reaches members (its author included: that copy is the
+//! author's acknowledgement) only once it is durable.
 //!
 //! Every member has a bounded queue that the room fills without ever waiting: a member whose
 //! queue is full is cut off (its stream ends with `RESOURCE_EXHAUSTED`), so one slow reader can
 //! neither stall a room nor make the server's memory grow.
 
 mod in_process;
+#[cfg(test)]
+mod memory_repo;
 mod rate;
+mod repo;
 
 use std::{
-    cell::Cell,
     collections::VecDeque,
     fmt,
     sync::{
         Arc,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicU8, Ordering},
     },
     time::SystemTime,
 };
 
+use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
+use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use in_process::InProcessRooms;
 use rate::MessageRate;
+pub use repo::{NewChatEvent, RoomRepo};
 
 use crate::{Error, Result};
 
@@ -44,6 +53,17 @@ pub enum ChatKind {
 }
 
 impl ChatKind {
+    /// The kind named `name` (as [`ChatKind::as_str`] writes it).
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "message" => Some(Self::Message),
+            "join" => Some(Self::Join),
+            "leave" => Some(Self::Leave),
+            "reset" => Some(Self::Reset),
+            _ => None,
+        }
+    }
+
     /// The wire name of the kind.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -70,10 +90,10 @@ pub struct ChatEvent {
     pub at: SystemTime,
 }
 
-/// The limits that keep chat's memory bounded.
+/// The limits that keep chat's memory and disk bounded.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChatLimits {
-    /// Events kept per room for resuming members.
+    /// Events kept (in the store) per room for resuming members.
     pub history: usize,
     /// Events queued per member before it is cut off.
     pub member_queue: usize,
@@ -88,21 +108,33 @@ pub struct ChatLimits {
 /// Identifies one membership (one stream) within a bus; a user may hold several.
 pub type MemberId = u64;
 
-/// The publish/subscribe seam of chat. An implementation keeps, per room, the sequence, the
-/// history and the members, and guarantees that a subscriber's replay and live feed neither
-/// overlap nor leave a gap.
+/// The publish/subscribe seam of chat. An implementation appends every event to the room's
+/// stored sequence before any member sees it, and guarantees that a subscriber's replay and
+/// live feed neither overlap nor leave a gap.
 pub trait RoomBus: fmt::Debug + Send + Sync + 'static {
     /// Makes `user_id` a member of `room_id` (opening the room if needed) and announces the
     /// join to every member, the new one included. With `last_seen_id` > 0 the subscription
     /// first replays what the member missed (see [`ChatKind::Reset`]).
-    fn subscribe(&self, room_id: &str, user_id: &str, last_seen_id: i64) -> Result<Subscription>;
+    fn subscribe<'a>(
+        &'a self,
+        room_id: &'a str,
+        user_id: &'a str,
+        last_seen_id: i64,
+    ) -> BoxFuture<'a, Result<Subscription>>;
 
-    /// Appends `text` from `member` to the room and queues it for every member, the author
-    /// included. Fails with [`Error::SlowConsumer`] once the member has been cut off.
-    fn publish(&self, room_id: &str, member: MemberId, text: String) -> Result<()>;
+    /// Queues `text` from `member` for the room, behind everything the member queued before.
+    /// Once it is stored, every member receives it, the author included. Waits only while the
+    /// queue to the store is full.
+    fn publish<'a>(
+        &'a self,
+        room_id: &'a str,
+        member: MemberId,
+        text: String,
+    ) -> BoxFuture<'a, Result<()>>;
 
-    /// Removes `member` and announces its leave; closes the room when it was the last one.
-    /// Removing a member that is already gone does nothing.
+    /// Removes `member`, after whatever it published before, and announces its leave; closes
+    /// the room when it was the last one. Removing a member that is already gone does
+    /// nothing. Never waits (it is called from `Drop`).
     fn unsubscribe(&self, room_id: &str, member: MemberId);
 
     /// What the bus holds now, for metrics. Called on every scrape: must be cheap and must
@@ -134,15 +166,22 @@ pub struct Subscription {
 #[derive(Debug)]
 pub struct LiveFeed {
     events: mpsc::Receiver<Arc<ChatEvent>>,
-    cut_off: Arc<AtomicBool>,
+    ending: Arc<AtomicU8>,
+    /// The end has been reported: from now on the feed only says `None`.
+    ended: bool,
 }
 
 /// The room's end of a member's queue.
 #[derive(Debug)]
 pub struct MemberQueue {
     events: mpsc::Sender<Arc<ChatEvent>>,
-    cut_off: Arc<AtomicBool>,
+    ending: Arc<AtomicU8>,
 }
+
+/// Why the room dropped a member, as its feed will report it (an [`AtomicU8`]).
+const STILL_MEMBER: u8 = 0;
+const CUT_OFF: u8 = 1;
+const STORE_FAILED: u8 = 2;
 
 /// What became of an event offered to a member.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,29 +197,45 @@ impl LiveFeed {
     /// A member queue holding up to `capacity` events.
     pub fn channel(capacity: usize) -> (MemberQueue, LiveFeed) {
         let (events_tx, events_rx) = mpsc::channel(capacity.max(1));
-        let cut_off = Arc::new(AtomicBool::new(false));
+        let ending = Arc::new(AtomicU8::new(STILL_MEMBER));
         (
             MemberQueue {
                 events: events_tx,
-                cut_off: Arc::clone(&cut_off),
+                ending: Arc::clone(&ending),
             },
             LiveFeed {
                 events: events_rx,
-                cut_off,
+                ending,
+                ended: false,
             },
         )
     }
 
     /// The next queued event; once the room has dropped this member, what was queued before
-    /// and then `None` (it left) or one [`Error::SlowConsumer`] (it was cut off).
-    /// Cancel-safe: no event is lost if the future is dropped.
+    /// and then `None` (it left), one [`Error::SlowConsumer`] (it was cut off) or one
+    /// [`Error::Storage`] (the store refused its message). Cancel-safe: no event is lost if
+    /// the future is dropped.
     pub async fn next(&mut self) -> Option<Result<Arc<ChatEvent>>> {
         match self.events.recv().await {
             Some(event) => Some(Ok(event)),
-            None if self.cut_off.swap(false, Ordering::SeqCst) => Some(Err(Error::SlowConsumer)),
-            None => None,
+            None if std::mem::replace(&mut self.ended, true) => None,
+            None => self.ending().map(Err),
         }
     }
+
+    /// Why the room dropped this member; `None` while it is a member or after a plain leave.
+    fn ending(&self) -> Option<Error> {
+        match self.ending.load(Ordering::SeqCst) {
+            CUT_OFF => Some(Error::SlowConsumer),
+            STORE_FAILED => Some(store_failed()),
+            _ => None,
+        }
+    }
+}
+
+/// What a member whose message the store refused is told; the cause is in the server log.
+fn store_failed() -> Error {
+    Error::Storage("the room's store failed to append this member's message".to_owned())
 }
 
 impl MemberQueue {
@@ -195,7 +250,13 @@ impl MemberQueue {
 
     /// Marks the member as cut off; its feed reports it once the queue is dropped and drained.
     pub fn cut_off(&self) {
-        self.cut_off.store(true, Ordering::SeqCst);
+        self.ending.store(CUT_OFF, Ordering::SeqCst);
+    }
+
+    /// Marks the member as dropped because the store refused its message; its feed reports
+    /// it once the queue is dropped and drained.
+    pub fn store_failed(&self) {
+        self.ending.store(STORE_FAILED, Ordering::SeqCst);
     }
 }
 
@@ -226,10 +287,17 @@ impl RoomHub {
         self
     }
 
-    /// Rooms living in this process only.
-    pub fn in_process(limits: ChatLimits) -> Self {
+    /// Rooms whose members live in this process and whose sequences and history live in
+    /// `repo`. The task that appends to `repo` runs on `tasks` and ends once `stopping` has
+    /// fired and the last member has left.
+    pub fn in_process(
+        repo: Arc<dyn RoomRepo>,
+        limits: ChatLimits,
+        stopping: CancellationToken,
+        tasks: &TaskTracker,
+    ) -> Self {
         Self::new(
-            Arc::new(InProcessRooms::new(limits)),
+            Arc::new(InProcessRooms::new(repo, limits, stopping, tasks)),
             limits.max_message_bytes,
         )
         .with_message_rate(limits.max_messages_per_second)
@@ -253,18 +321,22 @@ impl RoomHub {
 
     /// Joins `room_id` as `user_id`; see [`RoomBus::subscribe`]. The membership ends (and the
     /// others see the leave) when it is dropped or [`Membership::leave`] is called.
-    pub fn join(&self, room_id: &str, user_id: &str, last_seen_id: i64) -> Result<Membership> {
-        let subscription = self.bus.subscribe(room_id, user_id, last_seen_id)?;
+    pub async fn join(
+        &self,
+        room_id: &str,
+        user_id: &str,
+        last_seen_id: i64,
+    ) -> Result<Membership> {
+        let subscription = self.bus.subscribe(room_id, user_id, last_seen_id).await?;
         Ok(Membership {
-            rate: self
-                .max_messages_per_second
-                .map(|n| Cell::new(MessageRate::new(n))),
+            rate: self.max_messages_per_second.map(MessageRate::new),
             hub: self.clone(),
             room_id: room_id.to_owned(),
             user_id: user_id.to_owned(),
             member: subscription.member,
             replay: subscription.replay.into(),
             live: subscription.live,
+            delivered: 0,
             joined: true,
         })
     }
@@ -279,9 +351,11 @@ pub struct Membership {
     member: MemberId,
     replay: VecDeque<Arc<ChatEvent>>,
     live: LiveFeed,
+    /// Id of the last event handed out; a live event at or below it was already replayed.
+    delivered: i64,
     joined: bool,
-    /// This member's allowance; a `Cell` because sending needs only a shared borrow.
-    rate: Option<Cell<MessageRate>>,
+    /// This member's allowance.
+    rate: Option<MessageRate>,
 }
 
 impl Membership {
@@ -293,29 +367,42 @@ impl Membership {
         &self.user_id
     }
 
-    /// Publishes `text` to the room (the author receives its own copy, with its id).
-    pub fn send(&self, text: String) -> Result<()> {
+    /// Publishes `text` to the room; the author receives its own copy, with its id, once it
+    /// is stored. Fails at once when the room has already dropped this member (its feed says
+    /// why).
+    pub async fn send(&mut self, text: String) -> Result<()> {
         self.hub.check_text(&text)?;
-        if let Some(rate) = &self.rate {
-            let mut allowance = rate.get();
-            let allowed = allowance.take(tokio::time::Instant::now());
-            rate.set(allowance);
-            if !allowed {
-                return Err(Error::ChatRateExceeded {
-                    max: self.hub.max_messages_per_second.unwrap_or_default(),
-                });
-            }
+        if let Some(rate) = &mut self.rate
+            && !rate.take(tokio::time::Instant::now())
+        {
+            return Err(Error::ChatRateExceeded {
+                max: self.hub.max_messages_per_second.unwrap_or_default(),
+            });
         }
-        self.hub.bus.publish(&self.room_id, self.member, text)
+        if let Some(dropped) = self.live.ending() {
+            return Err(dropped);
+        }
+        self.hub.bus.publish(&self.room_id, self.member, text).await
     }
 
     /// The next event for this member: the replay first, then live ones. `None` once the
     /// member has left and its queue is drained. Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<Arc<ChatEvent>>> {
         if let Some(event) = self.replay.pop_front() {
+            self.delivered = self.delivered.max(event.id);
             return Some(Ok(event));
         }
-        self.live.next().await
+        loop {
+            let event = match self.live.next().await? {
+                Ok(event) => event,
+                Err(err) => return Some(Err(err)),
+            };
+            // The hand-over rule: live events that the replay already carried are dropped.
+            if event.id > self.delivered {
+                self.delivered = event.id;
+                return Some(Ok(event));
+            }
+        }
     }
 
     /// Leaves the room. Events queued before the leave can still be read with [`Self::next`].

@@ -9,7 +9,8 @@ use crate::load::{ConfError, bad};
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ChatConf {
-    /// Messages kept per room for members that resume with `last_seen_id` (0 keeps none).
+    /// Messages (joins and leaves included) kept per room in the database for members that
+    /// resume with `last_seen_id` (0 keeps none).
     pub history: usize,
     /// Messages queued per member; a member whose queue is full is cut off with
     /// `RESOURCE_EXHAUSTED` so the room never waits for it.

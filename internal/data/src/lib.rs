@@ -4,6 +4,7 @@
 //! migrations) and the repositories built from it implement the traits `streamhub-biz`
 //! declares. Nothing outside this crate sees SQL or file-system layout.
 
+mod chat;
 mod database;
 mod documents;
 mod files;
@@ -11,6 +12,7 @@ mod logs;
 
 use std::path::{Path, PathBuf};
 
+pub use chat::SqliteRoomRepo;
 pub use database::Database;
 pub use documents::SqliteDocumentRepo;
 pub use files::{Recovered, SqliteFileStore};

@@ -68,7 +68,7 @@ impl ChatStream {
             let Some(membership) = self.membership.as_mut() else {
                 // Nothing to deliver before the first message names the room.
                 match self.inbound.message().await {
-                    Ok(Some(first)) => match self.join(first) {
+                    Ok(Some(first)) => match self.join(first).await {
                         Ok(()) => continue,
                         Err(status) => return self.fail(status),
                     },
@@ -87,7 +87,7 @@ impl ChatStream {
                 // Left the room and delivered everything queued before: a clean end.
                 Wake::Event(None) => return None,
                 Wake::Inbound(Ok(Some(message))) => {
-                    if let Err(status) = self.accept(message) {
+                    if let Err(status) = self.accept(message).await {
                         return self.fail(status);
                     }
                 }
@@ -102,7 +102,7 @@ impl ChatStream {
     }
 
     /// The first message: join its room, then post its text if it has one.
-    fn join(&mut self, first: ChatMessage) -> Result<(), Status> {
+    async fn join(&mut self, first: ChatMessage) -> Result<(), Status> {
         if first.room_id.is_empty() {
             return Err(Status::invalid_argument(
                 "room_id must not be empty: the first message names the room to join",
@@ -135,17 +135,18 @@ impl ChatStream {
         let membership = self
             .hub
             .join(&first.room_id, &first.user_id, first.last_seen_id)
+            .await
             .map_err(to_status)?;
         let membership = self.membership.insert(membership);
         if !first.message.is_empty() {
-            membership.send(first.message).map_err(to_status)?;
+            membership.send(first.message).await.map_err(to_status)?;
         }
         Ok(())
     }
 
     /// A later message: same room, same user; an empty text posts nothing.
-    fn accept(&self, message: ChatMessage) -> Result<(), Status> {
-        let Some(membership) = &self.membership else {
+    async fn accept(&mut self, message: ChatMessage) -> Result<(), Status> {
+        let Some(membership) = &mut self.membership else {
             return Err(Status::internal("chat message before the join"));
         };
         if !message.room_id.is_empty() && message.room_id != membership.room_id() {
@@ -171,7 +172,7 @@ impl ChatStream {
         if message.message.is_empty() {
             return Ok(());
         }
-        membership.send(message.message).map_err(to_status)
+        membership.send(message.message).await.map_err(to_status)
     }
 
     /// Ends the stream with `status`, leaving the room at once.

@@ -1,6 +1,7 @@
 //! Chat: shared rooms with ids, presence, history and resume, the slow-member policy, and the
 //! ends of a stream (half-close, disconnect, bad message, shutdown).
 
+use sqlx::Connection as _;
 use streamhub_api::streaming::ChatMessage;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
@@ -506,4 +507,95 @@ async fn shutdown_ends_chat_streams_with_unavailable() {
         .await
         .expect("server task")
         .expect("clean stop");
+}
+
+#[tokio::test]
+async fn a_resume_into_an_emptied_and_reopened_room_replays_exactly_what_was_missed() {
+    let app = spawn_app().await;
+    let mut ann = Member::join(&app, "r", "ann", 0).await; // id 1
+    for text in ["one", "two", "three"] {
+        ann.say(text).await; // ids 2..=4
+    }
+    let mut last_seen = 0;
+    for _ in 0..4 {
+        last_seen = ann.next().await.id;
+    }
+    assert_eq!(last_seen, 4);
+    // Ann leaves; the server ends her stream once it has left, so the room is empty now.
+    ann.half_close();
+    let end = within("ann's stream to end", ann.inbound.message()).await;
+    assert!(matches!(end, Ok(None)), "{end:?}");
+
+    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    let bob_join = bob.next().await;
+    assert_eq!(
+        summary(&bob_join),
+        event(6, "join", "bob", ""),
+        "the reopened room continues above the ids it used (5 is ann's leave)"
+    );
+    for i in 0..8 {
+        bob.say(&format!("bob {i}")).await;
+    }
+    for i in 0..8 {
+        // Bob's own copies: each is stored by now.
+        assert_eq!(
+            summary(&bob.next().await),
+            event(7 + i, "message", "bob", &format!("bob {i}"))
+        );
+    }
+
+    let mut ann = Member::join(&app, "r", "ann", last_seen).await;
+    let mut expected = vec![event(5, "leave", "ann", ""), event(6, "join", "bob", "")];
+    expected.extend((0..8).map(|i| event(7 + i, "message", "bob", &format!("bob {i}"))));
+    expected.push(event(15, "join", "ann", ""));
+    let mut replayed = Vec::new();
+    for _ in 0..expected.len() {
+        replayed.push(summary(&ann.next().await));
+    }
+    assert_eq!(
+        replayed, expected,
+        "exactly what ann missed, no reset, then her join"
+    );
+    assert_eq!(
+        summary(&bob.next().await),
+        event(15, "join", "ann", ""),
+        "bob sees the same sequence"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_append_ends_its_author_with_internal_and_spares_the_others() {
+    let app = spawn_app().await;
+    let mut ann = Member::join(&app, "r", "ann", 0).await;
+    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    ann.next_matching("join", "bob").await;
+    bob.next_matching("join", "bob").await;
+
+    // Take the events table away behind the server's back: the next append fails.
+    let database = app.data_dir().join("streamhub.db");
+    let mut outside = sqlx::SqliteConnection::connect_with(
+        &sqlx::sqlite::SqliteConnectOptions::new().filename(&database),
+    )
+    .await
+    .expect("open the database");
+    sqlx::query("ALTER TABLE chat_events RENAME TO chat_events_away")
+        .execute(&mut outside)
+        .await
+        .expect("rename");
+    ann.say("lost").await;
+    let status = ann.error().await;
+    assert_eq!(status.code(), Code::Internal, "{status}");
+    assert!(
+        !status.message().contains("chat_events"),
+        "no storage detail reaches the client: {status}"
+    );
+
+    sqlx::query("ALTER TABLE chat_events_away RENAME TO chat_events")
+        .execute(&mut outside)
+        .await
+        .expect("rename back");
+    outside.close().await.expect("close");
+    bob.say("still here").await;
+    let echo = bob.next_matching("message", "bob").await;
+    assert_eq!(echo.message, "still here");
 }

@@ -19,25 +19,25 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::{Channel, Endpoint};
 
 use crate::{
-    binary::{local_config, start_binary},
+    binary::{local_config, start_binary, terminate, wait_for_exit},
     helpers::within,
 };
 
 /// The real server on a data directory that outlives it.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: SocketAddr,
 }
 
 impl Server {
-    fn start(dir: &Path) -> Self {
+    pub(crate) fn start(dir: &Path) -> Self {
         let data = dir.join("data");
         let config = local_config(dir, &database(dir), &data.join("files"));
         let (child, addr) = start_binary(&config, &[]);
         Self { child, addr }
     }
 
-    async fn client(&self) -> StreamingServiceClient<Channel> {
+    pub(crate) async fn client(&self) -> StreamingServiceClient<Channel> {
         let channel = Endpoint::from_shared(format!("http://{}", self.addr))
             .expect("endpoint")
             .connect()
@@ -47,9 +47,18 @@ impl Server {
     }
 
     /// SIGKILL: no shutdown code runs.
-    fn kill(mut self) {
+    pub(crate) fn kill(mut self) {
         self.child.kill().expect("SIGKILL the server");
         self.child.wait().expect("reap the server");
+    }
+
+    /// SIGTERM, then waits for the graceful stop; asserts it exited 0.
+    pub(crate) async fn terminate(mut self) {
+        terminate(&self.child);
+        let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut self.child))
+            .await
+            .expect("wait task");
+        assert!(status.success(), "exit status {status} after SIGTERM");
     }
 }
 
@@ -66,7 +75,7 @@ fn database(dir: &Path) -> PathBuf {
 }
 
 /// `PRAGMA integrity_check` of the database a killed server left behind.
-async fn integrity_check(dir: &Path) -> String {
+pub(crate) async fn integrity_check(dir: &Path) -> String {
     let options = SqliteConnectOptions::new().filename(database(dir));
     let mut connection = sqlx::SqliteConnection::connect_with(&options)
         .await

@@ -6,6 +6,7 @@ mod batch;
 mod binary;
 mod cancel;
 mod chat;
+mod chat_restart;
 mod compat;
 mod crash;
 mod dead_peers;
