@@ -6,10 +6,9 @@
 //! then the events go in and the room is trimmed to what it keeps. A store shared by several
 //! writers does the same with the counter row locked, so ids are gapless and commit in order.
 //!
-//! A chat echo is the server's acknowledgement and must survive a power loss, which the
-//! pool's `synchronous = NORMAL` does not promise in WAL mode: the appending connection
-//! switches to `FULL` (an fsync of the WAL at commit) for the transaction and back after.
-//! The appender commits whole batches, so that is one fsync per batch, not per message.
+//! A chat echo is the server's acknowledgement and must survive a power loss: the pool runs
+//! with `synchronous = FULL` (see [`crate::Database`]), and the appender commits whole
+//! batches, so that is one fsync per batch, not per message.
 
 use std::collections::HashMap;
 
@@ -157,22 +156,7 @@ impl RoomRepo for SqliteRoomRepo {
                     return Ok(Vec::new());
                 }
                 let mut connection = self.database.pool().acquire().await.map_err(storage)?;
-                sqlx::query("PRAGMA synchronous = FULL")
-                    .execute(&mut *connection)
-                    .await
-                    .map_err(storage)?;
-                let appended = append_in_transaction(&mut connection, events, keep).await;
-                // Back to the pool's setting, whatever happened: other repositories choose
-                // their own durability.
-                let restored = sqlx::query("PRAGMA synchronous = NORMAL")
-                    .execute(&mut *connection)
-                    .await;
-                if let Err(err) = restored {
-                    // A connection in an unknown state must not go back to the pool.
-                    drop(connection.detach());
-                    tracing::warn!(%err, "could not restore synchronous = NORMAL; connection closed");
-                }
-                appended
+                append_in_transaction(&mut connection, events, keep).await
             },
             span,
         ))

@@ -116,6 +116,14 @@ mod tests {
             .await
             .expect("journal_mode");
         assert_eq!(journal, "wal");
+        let synchronous: i64 = sqlx::query_scalar("PRAGMA synchronous")
+            .fetch_one(database.pool())
+            .await
+            .expect("synchronous");
+        assert_eq!(
+            synchronous, 2,
+            "FULL: a commit is on disk before it returns"
+        );
         let foreign_keys: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
             .fetch_one(database.pool())
             .await
