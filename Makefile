@@ -27,7 +27,9 @@ unit:
 ## deploy-check: lint and validate deploy/ offline (tools from PyPI into .tools/, pinned)
 TOOLS ?= .tools
 PYTHON ?= python3
-STREAMHUB_BIN ?= target/debug/streamhub
+# Where cargo puts its output (CARGO_TARGET_DIR or build.target-dir may move it).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | $(PYTHON) -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+STREAMHUB_BIN ?= $(TARGET_DIR)/debug/streamhub
 
 $(TOOLS)/installed: deploy/requirements.txt
 	rm -rf $(TOOLS)
