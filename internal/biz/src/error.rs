@@ -72,7 +72,11 @@ pub enum Error {
     #[error(
         "document {document_id:?} could not be saved and was closed; its latest edits may be lost; join again"
     )]
-    DocumentNotSaved { document_id: String },
+    DocumentNotSaved {
+        document_id: String,
+        /// The store could not be reached (rather than refusing the write).
+        store_unavailable: bool,
+    },
     /// Joining kept meeting the document's actor just as it stopped.
     #[error("document {document_id:?} kept closing while this stream joined; try again")]
     DocumentKeptClosing { document_id: String },
@@ -180,4 +184,15 @@ pub enum Error {
     /// A committed file's bytes are missing or differ from its record.
     #[error("the stored bytes of file {0} are damaged")]
     StoredFileDamaged(String),
+}
+
+impl Error {
+    /// A storage error once more, for each of several callers that waited on one failed
+    /// operation: whether a retry may cure it is kept, the detail is carried as text.
+    pub fn again(&self) -> Self {
+        match self {
+            Self::StorageUnavailable(detail) => Self::StorageUnavailable(detail.clone()),
+            other => Self::Storage(other.to_string()),
+        }
+    }
 }

@@ -20,7 +20,7 @@ use streamhub_biz::{
     logs::{from_unix_nanos, unix_nanos},
 };
 
-use crate::Database;
+use crate::{Database, database::database_error};
 
 /// Rows per INSERT statement: 64 rows of 6 values stay far below SQLite's parameter limit.
 const INSERT_ROWS: usize = 64;
@@ -38,8 +38,14 @@ impl SqliteRoomRepo {
     }
 }
 
-fn storage(err: impl std::fmt::Display) -> Error {
-    Error::Storage(err.to_string())
+/// A database failure of the chat store: see [`database_error`].
+fn database(err: sqlx::Error) -> Error {
+    database_error("chat store", err)
+}
+
+/// Stored data the chat store cannot read back.
+fn storage(detail: impl std::fmt::Display) -> Error {
+    Error::Storage(detail.to_string())
 }
 
 fn to_i64(n: usize) -> i64 {
@@ -47,16 +53,16 @@ fn to_i64(n: usize) -> i64 {
 }
 
 fn event_from_row(room_id: &str, row: &SqliteRow) -> Result<ChatEvent> {
-    let kind: &str = row.try_get("kind").map_err(storage)?;
+    let kind: &str = row.try_get("kind").map_err(database)?;
     let kind = ChatKind::from_name(kind)
         .ok_or_else(|| storage(format!("chat_events.kind holds {kind:?}, not a kind")))?;
     Ok(ChatEvent {
-        id: row.try_get("id").map_err(storage)?,
+        id: row.try_get("id").map_err(database)?,
         room_id: room_id.to_owned(),
-        user_id: row.try_get("user_id").map_err(storage)?,
-        text: row.try_get("text").map_err(storage)?,
+        user_id: row.try_get("user_id").map_err(database)?,
+        text: row.try_get("text").map_err(database)?,
         kind,
-        at: from_unix_nanos(row.try_get("at").map_err(storage)?),
+        at: from_unix_nanos(row.try_get("at").map_err(database)?),
     })
 }
 
@@ -66,7 +72,7 @@ async fn append_in_transaction(
     events: Vec<NewChatEvent>,
     keep: usize,
 ) -> Result<Vec<ChatEvent>> {
-    let mut tx = connection.begin().await.map_err(storage)?;
+    let mut tx = connection.begin().await.map_err(database)?;
     // Each room's count, in the order the rooms first appear.
     let mut rooms: Vec<(&str, i64)> = Vec::new();
     for event in &events {
@@ -88,7 +94,7 @@ async fn append_in_transaction(
         .bind(count)
         .fetch_one(&mut *tx)
         .await
-        .map_err(storage)?;
+        .map_err(database)?;
         next_ids.insert(room_id.to_owned(), last_id - count + 1);
         last_ids.push((room_id.to_owned(), last_id));
     }
@@ -123,7 +129,7 @@ async fn append_in_transaction(
             if let Some(err) = failure {
                 return Err(err);
             }
-            insert.build().execute(&mut *tx).await.map_err(storage)?;
+            insert.build().execute(&mut *tx).await.map_err(database)?;
         }
     }
     for (room_id, last_id) in &last_ids {
@@ -132,9 +138,9 @@ async fn append_in_transaction(
             .bind(last_id.saturating_sub(to_i64(keep)))
             .execute(&mut *tx)
             .await
-            .map_err(storage)?;
+            .map_err(database)?;
     }
-    tx.commit().await.map_err(storage)?;
+    tx.commit().await.map_err(database)?;
     Ok(stored)
 }
 
@@ -155,7 +161,7 @@ impl RoomRepo for SqliteRoomRepo {
                 if events.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut connection = self.database.pool().acquire().await.map_err(storage)?;
+                let mut connection = self.database.pool().acquire().await.map_err(database)?;
                 append_in_transaction(&mut connection, events, keep).await
             },
             span,
@@ -179,7 +185,7 @@ impl RoomRepo for SqliteRoomRepo {
                 .bind(up_to)
                 .fetch_all(self.database.pool())
                 .await
-                .map_err(storage)?;
+                .map_err(database)?;
                 rows.iter()
                     .map(|row| event_from_row(room_id, row))
                     .collect()

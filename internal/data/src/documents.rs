@@ -11,7 +11,7 @@ use streamhub_biz::{
     edit::{AppliedEdit, DocumentRepo, EditKind, LoggedOp, StoredDocument, ot::TextOp},
 };
 
-use crate::Database;
+use crate::{Database, database::database_error};
 
 /// [`DocumentRepo`] on SQLite.
 #[derive(Debug, Clone)]
@@ -27,8 +27,9 @@ impl SqliteDocumentRepo {
     }
 }
 
-fn storage(err: sqlx::Error) -> Error {
-    Error::Storage(err.to_string())
+/// A database failure of the document store: see [`database_error`].
+fn database(err: sqlx::Error) -> Error {
+    database_error("document store", err)
 }
 
 fn millis(at: SystemTime) -> i64 {
@@ -74,12 +75,12 @@ impl DocumentRepo for SqliteDocumentRepo {
                     .bind(id)
                     .fetch_optional(&self.pool)
                     .await
-                    .map_err(storage)?
+                    .map_err(database)?
                 else {
                     return Ok(None);
                 };
-                let text: String = row.try_get("text").map_err(storage)?;
-                let revision: i64 = row.try_get("revision").map_err(storage)?;
+                let text: String = row.try_get("text").map_err(database)?;
+                let revision: i64 = row.try_get("revision").map_err(database)?;
                 let rows = sqlx::query(
                     "SELECT revision, op, position, length, content FROM document_ops \
                  WHERE document_id = ? ORDER BY revision DESC LIMIT ?",
@@ -88,17 +89,17 @@ impl DocumentRepo for SqliteDocumentRepo {
                 .bind(to_i64(recent_ops))
                 .fetch_all(&self.pool)
                 .await
-                .map_err(storage)?;
+                .map_err(database)?;
                 let mut recent = rows
                     .into_iter()
                     .map(|row| {
                         Ok(LoggedOp {
-                            revision: row.try_get("revision").map_err(storage)?,
+                            revision: row.try_get("revision").map_err(database)?,
                             op: op_from_columns(
-                                row.try_get::<&str, _>("op").map_err(storage)?,
-                                row.try_get("position").map_err(storage)?,
-                                row.try_get("length").map_err(storage)?,
-                                row.try_get("content").map_err(storage)?,
+                                row.try_get::<&str, _>("op").map_err(database)?,
+                                row.try_get("position").map_err(database)?,
+                                row.try_get("length").map_err(database)?,
+                                row.try_get("content").map_err(database)?,
                             )?,
                         })
                     })
@@ -131,7 +132,7 @@ impl DocumentRepo for SqliteDocumentRepo {
                 let Some(last) = edits.last() else {
                     return Ok(());
                 };
-                let mut tx = self.pool.begin().await.map_err(storage)?;
+                let mut tx = self.pool.begin().await.map_err(database)?;
                 sqlx::query(
                     "INSERT INTO documents (id, text, revision, updated_at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET text = excluded.text, \
@@ -143,7 +144,7 @@ impl DocumentRepo for SqliteDocumentRepo {
                 .bind(millis(last.applied_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(storage)?;
+                .map_err(database)?;
                 for edit in edits {
                     let (op, position, length, inserted) = op_columns(&edit.op);
                     let content = if edit.kind == EditKind::Format {
@@ -167,15 +168,15 @@ impl DocumentRepo for SqliteDocumentRepo {
                 .bind(millis(edit.applied_at))
                 .execute(&mut *tx)
                 .await
-                .map_err(storage)?;
+                .map_err(database)?;
                 }
                 sqlx::query("DELETE FROM document_ops WHERE document_id = ? AND revision <= ?")
                     .bind(id)
                     .bind(last.revision - to_i64(keep_ops))
                     .execute(&mut *tx)
                     .await
-                    .map_err(storage)?;
-                tx.commit().await.map_err(storage)
+                    .map_err(database)?;
+                tx.commit().await.map_err(database)
             },
             tracing::info_span!(
                 "db.documents.append",

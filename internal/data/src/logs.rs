@@ -14,7 +14,7 @@ use streamhub_biz::{
     },
 };
 
-use crate::Database;
+use crate::{Database, database::database_error};
 
 /// Rows per INSERT statement: one statement per row costs a round trip to SQLite's thread
 /// each, and 64 rows of 5 values stay far below SQLite's parameter limit.
@@ -35,30 +35,36 @@ impl SqliteLogRepo {
     }
 }
 
-fn storage(err: impl std::fmt::Display) -> Error {
-    Error::Storage(err.to_string())
+/// A database failure of the log store: see [`database_error`].
+fn database(err: sqlx::Error) -> Error {
+    database_error("log store", err)
+}
+
+/// Stored data the log store cannot read back.
+fn storage(detail: impl std::fmt::Display) -> Error {
+    Error::Storage(detail.to_string())
 }
 
 const COLUMNS: &str = "id, service, level, message, timestamp, metadata";
 
 fn entry_from_row(row: &SqliteRow) -> Result<LogEntry> {
-    let level: i64 = row.try_get("level").map_err(storage)?;
+    let level: i64 = row.try_get("level").map_err(database)?;
     let level = u8::try_from(level)
         .ok()
         .and_then(Level::from_rank)
         .ok_or_else(|| storage(format!("logs.level holds {level}, not a level")))?;
-    let metadata: String = row.try_get("metadata").map_err(storage)?;
+    let metadata: String = row.try_get("metadata").map_err(database)?;
     let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata).map_err(|err| {
         storage(format!(
             "logs.metadata is not a JSON object of strings: {err}"
         ))
     })?;
     Ok(LogEntry {
-        id: row.try_get("id").map_err(storage)?,
-        service: row.try_get("service").map_err(storage)?,
+        id: row.try_get("id").map_err(database)?,
+        service: row.try_get("service").map_err(database)?,
         level,
-        message: row.try_get("message").map_err(storage)?,
-        timestamp: from_unix_nanos(row.try_get("timestamp").map_err(storage)?),
+        message: row.try_get("message").map_err(database)?,
+        timestamp: from_unix_nanos(row.try_get("timestamp").map_err(database)?),
         metadata,
     })
 }
@@ -84,7 +90,7 @@ impl LogRepo for SqliteLogRepo {
         );
         Box::pin(tracing::Instrument::instrument(
             async move {
-                let mut tx = self.database.pool().begin().await.map_err(storage)?;
+                let mut tx = self.database.pool().begin().await.map_err(database)?;
                 let mut stored = Vec::with_capacity(entries.len());
                 let mut entries = entries.into_iter().peekable();
                 while entries.peek().is_some() {
@@ -118,7 +124,7 @@ impl LogRepo for SqliteLogRepo {
                         .build_query_scalar()
                         .fetch_all(&mut *tx)
                         .await
-                        .map_err(storage)?;
+                        .map_err(database)?;
                     // Rows go in in VALUES order with increasing ids; RETURNING promises no order.
                     ids.sort_unstable();
                     if ids.len() != rows.len() {
@@ -134,7 +140,7 @@ impl LogRepo for SqliteLogRepo {
                             .map(|(entry, id)| entry.with_id(id)),
                     );
                 }
-                tx.commit().await.map_err(storage)?;
+                tx.commit().await.map_err(database)?;
                 Ok(stored)
             },
             span,
@@ -162,7 +168,7 @@ impl LogRepo for SqliteLogRepo {
                     .bind(i64::from(limit))
                     .fetch_all(self.database.pool())
                     .await
-                    .map_err(storage)?;
+                    .map_err(database)?;
                 rows.iter().map(entry_from_row).collect()
             },
             tracing::info_span!(
@@ -195,7 +201,7 @@ impl LogRepo for SqliteLogRepo {
                     .bind(i64::from(count))
                     .fetch_one(self.database.pool())
                     .await
-                    .map_err(storage)
+                    .map_err(database)
             },
             tracing::info_span!(
                 "db.logs.tail_start",
@@ -217,7 +223,7 @@ impl LogRepo for SqliteLogRepo {
             )
             .fetch_one(self.database.pool())
             .await
-            .map_err(storage)
+            .map_err(database)
             },
             tracing::info_span!(
                 "db.logs.last_id",
@@ -233,7 +239,7 @@ impl LogRepo for SqliteLogRepo {
                 sqlx::query_scalar::<_, Option<i64>>("SELECT min(id) FROM logs")
                     .fetch_one(self.database.pool())
                     .await
-                    .map_err(storage)
+                    .map_err(database)
             },
             tracing::info_span!(
                 "db.logs.oldest_id",
@@ -276,7 +282,7 @@ impl LogRepo for SqliteLogRepo {
                         .bind(keep)
                         .fetch_optional(self.database.pool())
                         .await
-                        .map_err(storage)?;
+                        .map_err(database)?;
                 let Some(newest_to_delete) = newest_to_delete else {
                     return Ok(0);
                 };
@@ -307,7 +313,7 @@ impl SqliteLogRepo {
                 .bind(DELETE_CHUNK)
                 .execute(self.database.pool())
                 .await
-                .map_err(storage)?
+                .map_err(database)?
                 .rows_affected();
             deleted += chunk;
             if chunk < DELETE_CHUNK as u64 {

@@ -19,6 +19,10 @@ pub fn to_status(error: Error) -> Status {
         | Error::DocumentTooLargeToSend { .. }
         | Error::TooManyDocuments { .. }
         | Error::EditorTooSlow => Status::resource_exhausted(error.to_string()),
+        Error::DocumentNotSaved {
+            store_unavailable: true,
+            ..
+        } => Status::unavailable(error.to_string()),
         Error::DocumentNotSaved { .. } => Status::internal(error.to_string()),
         Error::DocumentKeptClosing { .. } => Status::unavailable(error.to_string()),
         Error::Storage(detail) => {
@@ -74,5 +78,30 @@ pub fn to_status(error: Error) -> Status {
         Error::FileTooLarge { .. } | Error::StorageFull => {
             Status::resource_exhausted(error.to_string())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_store_that_may_come_back_is_unavailable_and_leaks_nothing() {
+        let busy = to_status(Error::StorageUnavailable(
+            "database is locked at /var/lib/streamhub/streamhub.db".to_owned(),
+        ));
+        assert_eq!(busy.code(), Code::Unavailable);
+        assert!(!busy.message().contains("/var/lib"), "{busy:?}");
+        let broken = to_status(Error::Storage("no such table: logs".to_owned()));
+        assert_eq!(broken.code(), Code::Internal);
+        assert!(!broken.message().contains("logs"), "{broken:?}");
+
+        let not_saved = |store_unavailable| Error::DocumentNotSaved {
+            document_id: "d".to_owned(),
+            store_unavailable,
+        };
+        assert_eq!(to_status(not_saved(true)).code(), Code::Unavailable);
+        assert_eq!(to_status(not_saved(false)).code(), Code::Internal);
+        assert!(to_status(not_saved(true)).message().contains("join again"));
     }
 }

@@ -161,7 +161,8 @@ enum Ended {
     /// The subscriber fell too far behind.
     CutOff,
     /// A write failed; the document was closed so the next join reloads what is durable.
-    NotSaved,
+    /// `store_unavailable`: the store could not be reached, so a later try may succeed.
+    NotSaved { store_unavailable: bool },
 }
 
 /// A running actor as the hub's map knows it.
@@ -364,8 +365,9 @@ impl EditSession {
     fn gone(&self) -> Error {
         match self.ended.get() {
             Some(Ended::CutOff) => Error::EditorTooSlow,
-            Some(Ended::NotSaved) => Error::DocumentNotSaved {
+            Some(Ended::NotSaved { store_unavailable }) => Error::DocumentNotSaved {
                 document_id: self.document_id.clone(),
+                store_unavailable: *store_unavailable,
             },
             None => Error::ShuttingDown,
         }
@@ -458,7 +460,7 @@ async fn run_actor(
             // Answered rather than dropped: a dropped join would retry into the same failure.
             while let Some(command) = queue.recv().await {
                 if let Command::Join { reply, .. } = command {
-                    let _ = reply.send(Err(Error::Storage(err.to_string())));
+                    let _ = reply.send(Err(err.again()));
                 }
             }
             return;
@@ -508,8 +510,9 @@ async fn run_actor(
             // Storage failed after the edit was applied in memory: drop this copy of the
             // document so the next join reloads what is durable, and tell its editors why.
             tracing::error!(document = %actor.id, %err, "closing document after a storage failure");
+            let store_unavailable = matches!(err, Error::StorageUnavailable(_));
             for subscriber in actor.subscribers.values() {
-                let _ = subscriber.ended.set(Ended::NotSaved);
+                let _ = subscriber.ended.set(Ended::NotSaved { store_unavailable });
             }
             break;
         }
@@ -640,9 +643,11 @@ impl Actor {
             .await;
         if let Err(err) = persisted {
             // The detail goes to the log (by the caller); the authors hear what it means.
+            let store_unavailable = matches!(err, Error::StorageUnavailable(_));
             for (_, _, reply) in accepted {
                 let _ = reply.send(Err(Error::DocumentNotSaved {
                     document_id: self.id.clone(),
+                    store_unavailable,
                 }));
             }
             return Err(err);
@@ -883,7 +888,7 @@ mod tests {
         .await;
         for (who, err) in [("ann", err), ("bob", bob_err)] {
             assert!(
-                matches!(&err, Error::DocumentNotSaved { document_id } if document_id == "d"),
+                matches!(&err, Error::DocumentNotSaved { document_id, .. } if document_id == "d"),
                 "{who}: expected DocumentNotSaved for d, got {err:?}"
             );
             let message = err.to_string();
