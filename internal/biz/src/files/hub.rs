@@ -21,8 +21,8 @@ use futures_util::{Stream, StreamExt as _, stream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    Checksum, FileId, FileStore, ListedFile, StorePath, StoredFile, UploadChunk, UploadHeader,
-    UploadId, UploadProgress, UploadSession,
+    Checksum, FileId, FilePath, FileStore, ListedFile, NamePrefix, StoredFile, UploadChunk,
+    UploadHeader, UploadId, UploadProgress, UploadSession,
 };
 use crate::{Error, Result, TransferStats};
 
@@ -71,8 +71,10 @@ impl<E> From<Error> for UploadFailure<E> {
 /// Which file a download names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileTarget {
+    /// `file_id`: exactly this file.
     Id(FileId),
-    Path(StorePath),
+    /// `file_path`: the file whose id it spells, else the newest file of that name.
+    Path(FilePath),
 }
 
 /// A validated DownloadFile request.
@@ -101,7 +103,7 @@ impl DownloadRequest {
                 });
             }
             (false, true) => FileTarget::Id(FileId::parse("file_id", file_id)?),
-            (true, false) => FileTarget::Path(StorePath::parse(file_path)?),
+            (true, false) => FileTarget::Path(FilePath::parse(file_path)?),
         };
         let offset: u64 = non_negative("offset", offset)?;
         let chunk_size = match non_negative("chunk_size", chunk_size)? {
@@ -256,15 +258,15 @@ impl FileHub {
 
     /// Checks `request` against the file and starts reading it.
     pub async fn download(&self, request: DownloadRequest) -> Result<Download> {
-        let id = match &request.target {
-            FileTarget::Id(id) => id.clone(),
-            FileTarget::Path(path) => path.file_id().ok_or(Error::NoFileAtPath)?,
+        let file = match &request.target {
+            FileTarget::Id(id) => self
+                .inner
+                .store
+                .file(id)
+                .await?
+                .ok_or_else(|| Error::FileNotFound(id.to_string()))?,
+            FileTarget::Path(path) => self.resolve(path).await?.ok_or(Error::NoFileAtPath)?,
         };
-        let not_found = || match &request.target {
-            FileTarget::Id(id) => Error::FileNotFound(id.to_string()),
-            FileTarget::Path(_) => Error::NoFileAtPath,
-        };
-        let file = self.inner.store.file(&id).await?.ok_or_else(not_found)?;
         if request.offset > file.size {
             return Err(Error::OffsetBeyondEnd {
                 offset: request.offset,
@@ -331,8 +333,27 @@ impl FileHub {
         })
     }
 
-    /// One page of files in commit order. `page_token` is empty for the first page.
-    pub async fn list(&self, page_size: i32, page_token: &str) -> Result<FilePage> {
+    /// The file a `file_path` names. An id wins over a name: ids are the server's and
+    /// unambiguous, while anyone may upload a file *named* like another file's id, which
+    /// must not hide that file from a client asking for it by id.
+    async fn resolve(&self, path: &FilePath) -> Result<Option<StoredFile>> {
+        if let Some(id) = path.file_id()
+            && let Some(file) = self.inner.store.file(&id).await?
+        {
+            return Ok(Some(file));
+        }
+        self.inner.store.newest_named(path.as_str()).await
+    }
+
+    /// One page of files in commit order, only those whose name starts with `name_prefix`
+    /// unless it is empty. `page_token` is empty for the first page.
+    pub async fn list(
+        &self,
+        page_size: i32,
+        page_token: &str,
+        name_prefix: &str,
+    ) -> Result<FilePage> {
+        let prefix = NamePrefix::parse(name_prefix)?;
         let limit = match non_negative("page_size", page_size)? {
             0 => DEFAULT_PAGE_SIZE,
             size => u32::min(size, MAX_PAGE_SIZE),
@@ -350,7 +371,11 @@ impl FileHub {
                 })?
         };
         // One extra row says whether another page follows.
-        let mut listed = self.inner.store.list(after, limit + 1).await?;
+        let mut listed = self
+            .inner
+            .store
+            .list(after, limit + 1, prefix.as_ref())
+            .await?;
         let next_token = if listed.len() > limit as usize {
             listed.truncate(limit as usize);
             listed.last().map(|last| last.seq.to_string())
