@@ -1,6 +1,8 @@
 //! Start-up cost of the file store with many stored files: how long opening the data layer
 //! and the file store (its crash recovery) takes when the database already holds
-//! 1,000,000 committed files. Prints its figures; asserts only that every row survived.
+//! 1,000,000 committed files. Then, on that store, the lookups names bring: the newest file
+//! of a name, and one ListFiles page (100) for a prefix matching 1% and 100% of the files.
+//! Prints its figures; asserts only that every row survived and the lookups found files.
 //!
 //! Rows go straight into SQLite (one recursive INSERT), and each row gets its (empty) bytes
 //! at `ab/cd/<id>` so the store looks as it would after real uploads. The store is then
@@ -20,6 +22,7 @@ use sqlx::{
     Connection as _, SqliteConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode},
 };
+use streamhub_biz::files::{FileStore as _, NamePrefix};
 use streamhub_conf::{DataConf, DatabaseConf, StorageConf};
 use streamhub_data::{Data, SqliteFileStore};
 use tokio_util::task::TaskTracker;
@@ -96,6 +99,9 @@ fn main() {
                 millis(store_open),
                 millis(started.elapsed()),
             );
+            if open == OPENS {
+                lookups(&store).await;
+            }
             drop(store);
             tasks.close();
             tasks.wait().await;
@@ -104,6 +110,33 @@ fn main() {
         let left = ids(&dir.join("streamhub.db")).await.len() as u64;
         assert_eq!(left, count, "every stored file is still there");
     });
+}
+
+/// The newest file of one name, and a first page for a narrow and a wide prefix.
+async fn lookups(store: &SqliteFileStore) {
+    let started = Instant::now();
+    let found = store
+        .newest_named("reports/7/report-7.txt")
+        .await
+        .expect("look up a name");
+    assert!(found.is_some(), "the name exists");
+    println!(
+        "files_startup: newest file of a name: {}",
+        millis(started.elapsed())
+    );
+    for text in ["reports/7/", "reports/"] {
+        let prefix = NamePrefix::parse(text).expect("valid").expect("set");
+        let started = Instant::now();
+        let page = store
+            .list(0, 100, Some(&prefix))
+            .await
+            .expect("list a prefix");
+        assert_eq!(page.len(), 100, "a full page for {text}");
+        println!(
+            "files_startup: first page of 100 for prefix {text:?}: {}",
+            millis(started.elapsed())
+        );
+    }
 }
 
 fn millis(elapsed: Duration) -> String {
