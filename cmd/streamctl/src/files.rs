@@ -10,7 +10,12 @@
 //!
 //! Download resume: data goes to `PATH.part`; a later run continues from its length. Only
 //! after the whole file's SHA-256 matches the server's is it renamed to `PATH`; on a
-//! mismatch `PATH.part` is removed so the next run starts clean.
+//! mismatch `PATH.part` is removed so the next run starts clean (which is also what happens
+//! when a download by name resumes after a newer file of that name was uploaded).
+//!
+//! Ids and names: `download` and `rm` take either. The server's rule, which `rm` follows on
+//! this side (DeleteFile takes only an id), is that an id wins: an argument that is the id of
+//! a stored file means that file, anything else the newest file of that name.
 
 use std::{
     path::{Path, PathBuf},
@@ -72,8 +77,10 @@ pub(crate) struct UploadArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct DownloadArgs {
-    /// The id that `upload` printed (see `streamctl files`).
-    file_id: String,
+    /// The file's id (as `upload` printed it) or its name (the newest file of that name);
+    /// an id wins when both match.
+    #[arg(value_name = "ID_OR_NAME")]
+    file: String,
     /// Where to write the file; the partial download lives in PATH.part meanwhile.
     #[arg(short, long, value_name = "PATH")]
     output: PathBuf,
@@ -87,8 +94,17 @@ pub(crate) struct DownloadArgs {
 
 #[derive(clap::Args)]
 pub(crate) struct RemoveArgs {
-    /// The id of the file to delete.
-    file_id: String,
+    /// The file's id or its name (the newest file of that name, so that removing it makes
+    /// the name mean the previous one); an id wins when both match.
+    #[arg(value_name = "ID_OR_NAME")]
+    file: String,
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ListArgs {
+    /// Only files whose name starts with this, e.g. `reports/`.
+    #[arg(long, value_name = "PREFIX")]
+    prefix: Option<String>,
 }
 
 pub(crate) async fn upload(connection: &Connection, output: &Output, args: UploadArgs) -> Outcome {
@@ -434,7 +450,7 @@ pub(crate) async fn download(
     if have > 0 {
         eprintln!(
             "streamctl: resuming download of {} at byte {have} from {}",
-            args.file_id,
+            args.file,
             part_path.display()
         );
         let mut earlier = File::open(&part_path)
@@ -448,7 +464,8 @@ pub(crate) async fn download(
     let mut client = connection.streaming().await?;
     let mut chunks = match client
         .download_file(FileRequest {
-            file_id: args.file_id.clone(),
+            // The server resolves an id or a name, the id first.
+            file_path: args.file.clone(),
             chunk_size: args.chunk_size.map_or(0, |size| size as i32),
             offset: to_i64(have),
             ..FileRequest::default()
@@ -466,7 +483,7 @@ pub(crate) async fn download(
         }
         Err(status) => return Err(status.into()),
     };
-    let mut progress = Progress::start(&format!("download {}", args.file_id), None);
+    let mut progress = Progress::start(&format!("download {}", args.file), None);
     let pace = Pace::new(args.limit_rate);
     let mut written = have;
     // Created with the first chunk, so a refused download leaves no empty file behind.
@@ -544,14 +561,14 @@ pub(crate) async fn download(
         || {
             format!(
                 "downloaded {} to {}: {} ({written} bytes), sha256 {checksum}",
-                args.file_id,
+                args.file,
                 args.output.display(),
                 bytes(written)
             )
         },
         || {
             json!({
-                "file_id": args.file_id,
+                "file": args.file,
                 "file_name": name,
                 "path": args.output.display().to_string(),
                 "total_bytes": written,
@@ -562,7 +579,21 @@ pub(crate) async fn download(
     )
 }
 
-pub(crate) async fn list(connection: &Connection, output: &Output) -> Outcome {
+pub(crate) async fn list(connection: &Connection, output: &Output, args: ListArgs) -> Outcome {
+    let prefix = args.prefix.unwrap_or_default();
+    each_file(connection, &prefix, |file| {
+        output.record(|| file_human(file), || file_json(file))
+    })
+    .await
+}
+
+/// Calls `visit` with every file whose name starts with `prefix`, in upload order, page by
+/// page.
+async fn each_file(
+    connection: &Connection,
+    prefix: &str,
+    mut visit: impl FnMut(&FileInfo) -> Outcome,
+) -> Outcome {
     let mut client = connection.streaming().await?;
     let mut page_token = String::new();
     loop {
@@ -570,11 +601,12 @@ pub(crate) async fn list(connection: &Connection, output: &Output) -> Outcome {
             .list_files(ListFilesRequest {
                 page_size: LIST_PAGE,
                 page_token: page_token.clone(),
+                name_prefix: prefix.to_owned(),
             })
             .await?
             .into_inner();
         for file in &page.files {
-            output.record(|| file_human(file), || file_json(file))?;
+            visit(file)?;
         }
         if page.next_page_token.is_empty() {
             return Ok(());
@@ -606,20 +638,71 @@ fn file_json(file: &FileInfo) -> Value {
 
 pub(crate) async fn remove(connection: &Connection, output: &Output, args: RemoveArgs) -> Outcome {
     let mut client = connection.streaming().await?;
+    if looks_like_id(&args.file) {
+        match client
+            .delete_file(DeleteFileRequest {
+                file_id: args.file.clone(),
+            })
+            .await
+        {
+            Ok(_) => {
+                return output.record(
+                    || format!("deleted {}", args.file),
+                    || json!({ "deleted": args.file }),
+                );
+            }
+            // No file has this id: it may still be a name.
+            Err(status) if status.code() == Code::NotFound => {}
+            Err(status) => return Err(status.into()),
+        }
+    }
+    let Some(newest) = newest_named(connection, &args.file).await? else {
+        return Err(Failure::Server(tonic::Status::not_found(format!(
+            "no stored file has the id or name {:?}",
+            args.file
+        ))));
+    };
     client
         .delete_file(DeleteFileRequest {
-            file_id: args.file_id.clone(),
+            file_id: newest.file_id.clone(),
         })
         .await?;
     output.record(
-        || format!("deleted {}", args.file_id),
-        || json!({ "deleted": args.file_id }),
+        || format!("deleted {} (file id {})", newest.file_name, newest.file_id),
+        || json!({ "deleted": newest.file_id, "file_name": newest.file_name }),
     )
+}
+
+/// Whether `text` has the form of a file id: 32 hex digits.
+fn looks_like_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|byte| byte.is_ascii_hexdigit())
+}
+
+/// The newest file named exactly `name`: the last one in upload order among those whose name
+/// starts with it.
+async fn newest_named(connection: &Connection, name: &str) -> Result<Option<FileInfo>, Failure> {
+    let mut newest = None;
+    each_file(connection, name, |file| {
+        if file.file_name == name {
+            newest = Some(file.clone());
+        }
+        Ok(())
+    })
+    .await?;
+    Ok(newest)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_32_hex_digits_look_like_an_id() {
+        assert!(looks_like_id("0123456789abcdefABCDEF0123456789"));
+        assert!(!looks_like_id("0123456789abcdef0123456789abcde"));
+        assert!(!looks_like_id("0123456789abcdef0123456789abcdeg"));
+        assert!(!looks_like_id("report.txt"));
+    }
 
     #[test]
     fn the_upload_id_is_stable_and_changes_with_the_file() {

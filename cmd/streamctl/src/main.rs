@@ -53,11 +53,11 @@ enum Command {
     PushLogs(logs::PushLogsArgs),
     /// Upload a file; re-running the same command resumes an interrupted upload.
     Upload(files::UploadArgs),
-    /// Download a stored file; re-running the same command resumes from PATH.part.
+    /// Download a stored file by id or name; re-running the same command resumes from PATH.part.
     Download(files::DownloadArgs),
-    /// List the stored files.
-    Files,
-    /// Delete a stored file.
+    /// List the stored files, optionally only those whose name starts with a prefix.
+    Files(files::ListArgs),
+    /// Delete a stored file by id or name (the newest file of that name).
     Rm(files::RemoveArgs),
     /// Send sensor readings (CSV or JSON lines from standard input, or simulated).
     Sensors(sensors::SensorsArgs),
@@ -141,7 +141,7 @@ async fn run(cli: Cli) -> Outcome {
         Command::PushLogs(args) => logs::push(&connection, &output, args).await,
         Command::Upload(args) => files::upload(&connection, &output, args).await,
         Command::Download(args) => files::download(&connection, &output, args).await,
-        Command::Files => files::list(&connection, &output).await,
+        Command::Files(args) => files::list(&connection, &output, args).await,
         Command::Rm(args) => files::remove(&connection, &output, args).await,
         Command::Sensors(args) => sensors::run(&connection, &output, args).await,
         Command::Batch(args) => batch::run(&connection, &output, args).await,

@@ -146,8 +146,9 @@ pub enum Error {
     /// No committed file has this id.
     #[error("file {0} not found")]
     FileNotFound(String),
-    /// `file_path` names no committed file (the message does not echo the path).
-    #[error("file_path: no stored file at this path")]
+    /// `file_path` is neither the name nor the id of a committed file (the message does not
+    /// echo the path).
+    #[error("file_path: no stored file has this name or id")]
     NoFileAtPath,
     /// A download's offset lies beyond the end of the file.
     #[error("offset {offset} is beyond the end of the file ({size} bytes)")]

@@ -102,7 +102,7 @@ impl FileHandlers {
         let request = request.into_inner();
         let page = self
             .hub
-            .list(request.page_size, &request.page_token)
+            .list(request.page_size, &request.page_token, &request.name_prefix)
             .await
             .map_err(to_status)?;
         Ok(Response::new(ListFilesResponse {

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
-use streamhub_api::streaming::UploadStatusRequest;
+use streamhub_api::streaming::{FileChunk, UploadStatusRequest};
 use tonic::Code;
 
 use crate::{
@@ -250,4 +250,145 @@ async fn a_download_resumes_from_its_part_file_and_checks_the_whole() {
         .await
         .success();
     assert_eq!(std::fs::read(&target).expect("the download"), bytes);
+}
+
+/// Writes `bytes` to `dir/file` and uploads it under `name`; returns the file id.
+async fn upload_as(app: &TestApp, dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let source = dir.join("source.bin");
+    std::fs::write(&source, bytes).expect("write the source");
+    let uploaded = one_record(app, &["--json", "upload", text(&source), "--name", name]).await;
+    assert_eq!(uploaded["file_name"], name, "{uploaded}");
+    uploaded["file_id"].as_str().expect("file id").to_owned()
+}
+
+#[tokio::test]
+async fn download_and_rm_take_a_name_meaning_its_newest_file() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (old, new) = (content(3000), content(4000));
+    let old_id = upload_as(&app, dir.path(), "reports/q1.txt", &old).await;
+    let new_id = upload_as(&app, dir.path(), "reports/q1.txt", &new).await;
+
+    let target = dir.path().join("q1.txt");
+    let downloaded = one_record(
+        &app,
+        &["--json", "download", "reports/q1.txt", "-o", text(&target)],
+    )
+    .await;
+    assert_eq!(downloaded["file_name"], "reports/q1.txt", "{downloaded}");
+    assert_eq!(
+        std::fs::read(&target).expect("the download"),
+        new,
+        "the newest"
+    );
+    let by_id = dir.path().join("old.txt");
+    one_record(&app, &["--json", "download", &old_id, "-o", text(&by_id)]).await;
+    assert_eq!(
+        std::fs::read(&by_id).expect("the download"),
+        old,
+        "an id is exact"
+    );
+
+    // rm by name removes the newest, and the name falls back to the previous file.
+    let removed = run(&app.url(), &["rm", "reports/q1.txt"], "").await;
+    assert_eq!(
+        removed.success(),
+        [format!("deleted reports/q1.txt (file id {new_id})")]
+    );
+    std::fs::remove_file(&target).expect("remove the first copy");
+    one_record(
+        &app,
+        &["--json", "download", "reports/q1.txt", "-o", text(&target)],
+    )
+    .await;
+    assert_eq!(std::fs::read(&target).expect("the download"), old);
+    let removed = one_record(&app, &["--json", "rm", "reports/q1.txt"]).await;
+    assert_eq!(removed["deleted"], old_id.as_str(), "{removed}");
+
+    run(&app.url(), &["rm", "reports/q1.txt"], "")
+        .await
+        .failed_with(1, "NOT_FOUND");
+    let gone = dir.path().join("gone.txt");
+    run(
+        &app.url(),
+        &["download", "reports/q1.txt", "-o", text(&gone)],
+        "",
+    )
+    .await
+    .failed_with(1, "NOT_FOUND");
+}
+
+#[tokio::test]
+async fn an_id_wins_over_a_file_named_like_it() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let genuine = content(1000);
+    let genuine_id = upload_as(&app, dir.path(), "genuine.bin", &genuine).await;
+    let impostor = content(1200);
+    let impostor_id = upload_as(&app, dir.path(), &genuine_id, &impostor).await;
+
+    let target = dir.path().join("out.bin");
+    one_record(
+        &app,
+        &["--json", "download", &genuine_id, "-o", text(&target)],
+    )
+    .await;
+    assert_eq!(std::fs::read(&target).expect("the download"), genuine);
+
+    let removed = run(&app.url(), &["rm", &genuine_id], "").await;
+    assert_eq!(removed.success(), [format!("deleted {genuine_id}")]);
+    // No file has that id any more: the argument is a name now.
+    let removed = one_record(&app, &["--json", "rm", &genuine_id]).await;
+    assert_eq!(removed["deleted"], impostor_id.as_str(), "{removed}");
+}
+
+#[tokio::test]
+async fn files_lists_only_names_with_the_prefix() {
+    let app = spawn_app().await;
+    let client = app.streaming();
+    let upload = |name: String| {
+        let chunk = FileChunk {
+            data: name.clone().into(),
+            is_last: true,
+            file_name: name,
+            ..FileChunk::default()
+        };
+        let mut client = client.clone();
+        async move {
+            client
+                .upload_file(tokio_stream::iter([chunk]))
+                .await
+                .expect("UploadFile")
+                .into_inner()
+                .file_id
+        }
+    };
+    let mut expected = Vec::new();
+    // More than one page (streamctl asks for 100 at a time) under the prefix.
+    for n in 0..105 {
+        expected.push(upload(format!("reports/{n:03}.txt")).await);
+        if n % 50 == 0 {
+            upload(format!("other/{n}.txt")).await;
+            upload("reports.txt".to_owned()).await;
+        }
+    }
+    let listed = run(&app.url(), &["--json", "files", "--prefix", "reports/"], "")
+        .await
+        .json();
+    let ids: Vec<&str> = listed
+        .iter()
+        .map(|file| file["file_id"].as_str().expect("file id"))
+        .collect();
+    assert_eq!(ids, expected, "every reports/ file once, in upload order");
+    assert!(
+        listed.iter().all(|file| file["file_name"]
+            .as_str()
+            .is_some_and(|name| name.starts_with("reports/"))),
+        "{listed:?}"
+    );
+    let everything = run(&app.url(), &["--json", "files"], "").await.json();
+    assert_eq!(everything.len(), 105 + 6);
+    run(&app.url(), &["files", "--prefix", "/reports"], "")
+        .await
+        .failed_with(1, "INVALID_ARGUMENT: name_prefix: starts with '/'");
 }

@@ -1,6 +1,7 @@
 //! Files: round trips checked against a SHA-256 computed here, atomic visibility (cancel,
 //! checksum mismatch, size limit, SIGKILL of the real binary), resume in both directions,
-//! ListFiles pagination, DeleteFile, hostile paths, and malformed input for every file RPC.
+//! ListFiles pagination, DeleteFile, files by name (newest wins, ids win over names, name
+//! prefixes), hostile paths, and malformed input for every file RPC.
 
 use std::{
     net::{Shutdown, SocketAddr, TcpStream},
@@ -643,6 +644,7 @@ async fn list_files_pages_through_every_file_in_upload_order() {
             .list_files(ListFilesRequest {
                 page_size: 2,
                 page_token: token.clone(),
+                ..ListFilesRequest::default()
             })
             .await
             .expect("ListFiles")
@@ -672,8 +674,229 @@ async fn list_files_pages_through_every_file_in_upload_order() {
                 .list_files(ListFilesRequest {
                     page_size,
                     page_token: page_token.into(),
+                    ..ListFilesRequest::default()
                 })
                 .await,
+            Code::InvalidArgument,
+            needle,
+        );
+    }
+    app.stop().await;
+}
+
+/// `data` as one upload named `name`.
+fn named(name: &str, data: &[u8]) -> Vec<FileChunk> {
+    let mut chunks = chunks_of(data, CHUNK, 0, "");
+    if let Some(first) = chunks.first_mut() {
+        first.file_name = name.to_owned();
+    }
+    chunks
+}
+
+fn by_path(file_path: &str) -> FileRequest {
+    FileRequest {
+        file_path: file_path.to_owned(),
+        ..FileRequest::default()
+    }
+}
+
+/// The bytes DownloadFile sends for `request`, or its status.
+async fn bytes_of(
+    client: &mut StreamingServiceClient<Channel>,
+    request: FileRequest,
+) -> Result<Vec<u8>, Status> {
+    download(client, request).await.map(|(bytes, _)| bytes)
+}
+
+async fn delete(client: &mut StreamingServiceClient<Channel>, file_id: &str) {
+    client
+        .delete_file(DeleteFileRequest {
+            file_id: file_id.to_owned(),
+        })
+        .await
+        .expect("DeleteFile");
+}
+
+#[tokio::test]
+async fn a_file_is_downloaded_by_the_name_it_was_uploaded_under() {
+    let app = spawn_app().await;
+    let mut client = app.streaming();
+    let first = upload(&mut client, named("report.txt", b"first version"))
+        .await
+        .expect("upload");
+    assert_eq!(first.file_name, "report.txt");
+    let (bytes, last) = download(&mut client, by_path("report.txt"))
+        .await
+        .expect("a seed client downloads by the name it uploaded under");
+    assert_eq!(bytes, b"first version");
+    assert_eq!(last.file_name, "report.txt");
+    assert_eq!(last.checksum, sha256_hex(b"first version"));
+
+    // A new upload under the name is what the name means now; ids keep naming one file.
+    let second = upload(&mut client, named("report.txt", b"second version"))
+        .await
+        .expect("upload");
+    assert_ne!(first.file_id, second.file_id);
+    let by_name = bytes_of(&mut client, by_path("report.txt")).await;
+    assert_eq!(by_name.expect("by name"), b"second version");
+    let by_first_id = bytes_of(&mut client, by_id(&first.file_id)).await;
+    assert_eq!(by_first_id.expect("by id"), b"first version");
+    // file_path takes the id too, bare and in the store's own `ab/cd/<id>` form.
+    let id = &first.file_id;
+    for path in [id.clone(), format!("{}/{}/{id}", &id[0..2], &id[2..4])] {
+        let bytes = bytes_of(&mut client, by_path(&path)).await;
+        assert_eq!(
+            bytes.expect("by id as file_path"),
+            b"first version",
+            "{path}"
+        );
+    }
+
+    // Deleting the newest makes the name mean the previous file; deleting that, nothing.
+    delete(&mut client, &second.file_id).await;
+    let by_name = bytes_of(&mut client, by_path("report.txt")).await;
+    assert_eq!(by_name.expect("the previous version"), b"first version");
+    delete(&mut client, &first.file_id).await;
+    assert_status(
+        bytes_of(&mut client, by_path("report.txt")).await,
+        Code::NotFound,
+        "file_path: no stored file has this name or id",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn names_keep_their_folders_and_are_sanitised_once_at_upload() {
+    let app = spawn_app().await;
+    let mut client = app.streaming();
+    let cases = [
+        ("reports/2026/q1.txt", "reports/2026/q1.txt"),
+        ("../../inbox\\notes.txt", "inbox/notes.txt"),
+        ("C:\\Users\\ana\\todo list.md", "Users/ana/todo list.md"),
+        ("/abs/./100%.txt", "abs/100%.txt"),
+        ("dir/", "dir/upload.bin"),
+    ];
+    for (n, (given, kept)) in cases.into_iter().enumerate() {
+        let data = content(50, n as u64);
+        let result = upload(&mut client, named(given, &data))
+            .await
+            .expect("upload");
+        assert_eq!(result.file_name, kept, "{given:?}");
+        let bytes = bytes_of(&mut client, by_path(kept)).await;
+        assert_eq!(bytes.expect(kept), data, "{given:?} is found as {kept:?}");
+    }
+    // What was given is not a name; only what was kept is.
+    for path in ["../../inbox/notes.txt", "/abs/100%.txt", "inbox\\notes.txt"] {
+        assert_status(
+            bytes_of(&mut client, by_path(path)).await,
+            Code::InvalidArgument,
+            "file_path",
+        );
+    }
+    assert_status(
+        bytes_of(&mut client, by_path("notes.txt")).await,
+        Code::NotFound,
+        "file_path",
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_id_in_file_path_wins_over_a_file_named_like_it() {
+    let app = spawn_app().await;
+    let mut client = app.streaming();
+    let genuine = upload(&mut client, named("genuine.bin", b"genuine"))
+        .await
+        .expect("upload");
+    let impostor = upload(&mut client, named(&genuine.file_id, b"impostor"))
+        .await
+        .expect("a name may look like an id");
+    assert_eq!(impostor.file_name, genuine.file_id);
+    let bytes = bytes_of(&mut client, by_path(&genuine.file_id)).await;
+    assert_eq!(bytes.expect("by id"), b"genuine", "the id wins");
+    // Once no file has that id, the name is all that is left.
+    delete(&mut client, &genuine.file_id).await;
+    let bytes = bytes_of(&mut client, by_path(&genuine.file_id)).await;
+    assert_eq!(bytes.expect("by name"), b"impostor");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn list_files_filters_by_a_name_prefix_page_by_page() {
+    let app = spawn_app().await;
+    let mut client = app.streaming();
+    let names = [
+        "reports/jan.txt",
+        "reports.txt",
+        "other/reports/feb.txt",
+        "reports/2026/mar.txt",
+        "reportsX.txt",
+        "reports/jan.txt",
+        "reports/äpr.txt",
+    ];
+    let mut expected = Vec::new();
+    for (n, name) in names.into_iter().enumerate() {
+        let result = upload(&mut client, named(name, &content(10, n as u64)))
+            .await
+            .expect("upload");
+        if name.starts_with("reports/") {
+            expected.push((result.file_id, name.to_owned()));
+        }
+    }
+    let list = |page_token: String, name_prefix: &str| {
+        let mut client = client.clone();
+        let request = ListFilesRequest {
+            page_size: 2,
+            page_token,
+            name_prefix: name_prefix.to_owned(),
+        };
+        async move {
+            client
+                .list_files(request)
+                .await
+                .map(tonic::Response::into_inner)
+        }
+    };
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    let mut pages = 0;
+    loop {
+        let page = list(token, "reports/").await.expect("ListFiles");
+        pages += 1;
+        assert!(page.files.len() <= 2, "{page:?}");
+        seen.extend(page.files.into_iter().map(|f| (f.file_id, f.file_name)));
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    assert_eq!(seen, expected, "every match once, in upload order");
+    assert_eq!(pages, 2);
+    let page = list(String::new(), "reports/ä").await.expect("ListFiles");
+    let found: Vec<_> = page.files.iter().map(|f| f.file_name.as_str()).collect();
+    assert_eq!(found, ["reports/äpr.txt"]);
+    let page = list(String::new(), "nothing/").await.expect("ListFiles");
+    assert!(page.files.is_empty() && page.next_page_token.is_empty());
+
+    for (prefix, needle) in [
+        (
+            "r".repeat(300),
+            "name_prefix: is 300 bytes; no name is longer than 255",
+        ),
+        ("/reports".to_owned(), "name_prefix: starts with '/'"),
+        ("reports\\".to_owned(), "name_prefix: contains a backslash"),
+        (
+            "reports//".to_owned(),
+            "name_prefix: has an empty component",
+        ),
+        ("../".to_owned(), "name_prefix: has a \"..\" component"),
+        (
+            "a\u{7}".to_owned(),
+            "name_prefix: contains a control character",
+        ),
+    ] {
+        assert_status(
+            list(String::new(), &prefix).await,
             Code::InvalidArgument,
             needle,
         );

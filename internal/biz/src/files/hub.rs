@@ -21,8 +21,8 @@ use futures_util::{Stream, StreamExt as _, stream};
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
-    Checksum, FileId, FileStore, ListedFile, StorePath, StoredFile, UploadChunk, UploadHeader,
-    UploadId, UploadProgress, UploadSession,
+    Checksum, FileId, FilePath, FileStore, ListedFile, NamePrefix, StoredFile, UploadChunk,
+    UploadHeader, UploadId, UploadProgress, UploadSession,
 };
 use crate::{Error, Result, TransferStats};
 
@@ -71,8 +71,10 @@ impl<E> From<Error> for UploadFailure<E> {
 /// Which file a download names.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileTarget {
+    /// `file_id`: exactly this file.
     Id(FileId),
-    Path(StorePath),
+    /// `file_path`: the file whose id it spells, else the newest file of that name.
+    Path(FilePath),
 }
 
 /// A validated DownloadFile request.
@@ -101,7 +103,7 @@ impl DownloadRequest {
                 });
             }
             (false, true) => FileTarget::Id(FileId::parse("file_id", file_id)?),
-            (true, false) => FileTarget::Path(StorePath::parse(file_path)?),
+            (true, false) => FileTarget::Path(FilePath::parse(file_path)?),
         };
         let offset: u64 = non_negative("offset", offset)?;
         let chunk_size = match non_negative("chunk_size", chunk_size)? {
@@ -256,15 +258,15 @@ impl FileHub {
 
     /// Checks `request` against the file and starts reading it.
     pub async fn download(&self, request: DownloadRequest) -> Result<Download> {
-        let id = match &request.target {
-            FileTarget::Id(id) => id.clone(),
-            FileTarget::Path(path) => path.file_id().ok_or(Error::NoFileAtPath)?,
+        let file = match &request.target {
+            FileTarget::Id(id) => self
+                .inner
+                .store
+                .file(id)
+                .await?
+                .ok_or_else(|| Error::FileNotFound(id.to_string()))?,
+            FileTarget::Path(path) => self.resolve(path).await?.ok_or(Error::NoFileAtPath)?,
         };
-        let not_found = || match &request.target {
-            FileTarget::Id(id) => Error::FileNotFound(id.to_string()),
-            FileTarget::Path(_) => Error::NoFileAtPath,
-        };
-        let file = self.inner.store.file(&id).await?.ok_or_else(not_found)?;
         if request.offset > file.size {
             return Err(Error::OffsetBeyondEnd {
                 offset: request.offset,
@@ -331,8 +333,27 @@ impl FileHub {
         })
     }
 
-    /// One page of files in commit order. `page_token` is empty for the first page.
-    pub async fn list(&self, page_size: i32, page_token: &str) -> Result<FilePage> {
+    /// The file a `file_path` names. An id wins over a name: ids are the server's and
+    /// unambiguous, while anyone may upload a file *named* like another file's id, which
+    /// must not hide that file from a client asking for it by id.
+    async fn resolve(&self, path: &FilePath) -> Result<Option<StoredFile>> {
+        if let Some(id) = path.file_id()
+            && let Some(file) = self.inner.store.file(&id).await?
+        {
+            return Ok(Some(file));
+        }
+        self.inner.store.newest_named(path.as_str()).await
+    }
+
+    /// One page of files in commit order, only those whose name starts with `name_prefix`
+    /// unless it is empty. `page_token` is empty for the first page.
+    pub async fn list(
+        &self,
+        page_size: i32,
+        page_token: &str,
+        name_prefix: &str,
+    ) -> Result<FilePage> {
+        let prefix = NamePrefix::parse(name_prefix)?;
         let limit = match non_negative("page_size", page_size)? {
             0 => DEFAULT_PAGE_SIZE,
             size => u32::min(size, MAX_PAGE_SIZE),
@@ -350,7 +371,11 @@ impl FileHub {
                 })?
         };
         // One extra row says whether another page follows.
-        let mut listed = self.inner.store.list(after, limit + 1).await?;
+        let mut listed = self
+            .inner
+            .store
+            .list(after, limit + 1, prefix.as_ref())
+            .await?;
         let next_token = if listed.len() > limit as usize {
             listed.truncate(limit as usize);
             listed.last().map(|last| last.seq.to_string())
@@ -655,4 +680,219 @@ where
         field,
         reason: format!("must not be negative, got {value}"),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! How the hub resolves names and ids and pages a prefix, over an in-memory store that
+    //! keeps only committed files (the SQL behind the same trait is tested in data).
+
+    use futures_util::future::BoxFuture;
+
+    use super::*;
+    use crate::files::{ByteStream, FileName, PartialFile, Written};
+
+    #[derive(Debug, Default)]
+    struct MemoryFiles {
+        /// (seq, file) in commit order.
+        files: Mutex<Vec<(i64, StoredFile)>>,
+    }
+
+    fn unused<T>() -> BoxFuture<'static, Result<T>> {
+        Box::pin(async { Err(Error::Storage("not used by these tests".to_owned())) })
+    }
+
+    impl FileStore for MemoryFiles {
+        fn find_upload<'a>(
+            &'a self,
+            _: &'a UploadId,
+        ) -> BoxFuture<'a, Result<Option<UploadSession>>> {
+            unused()
+        }
+        fn create_upload<'a>(&'a self, _: &'a UploadSession) -> BoxFuture<'a, Result<()>> {
+            unused()
+        }
+        fn open_partial<'a>(
+            &'a self,
+            _: &'a UploadSession,
+        ) -> BoxFuture<'a, Result<Box<dyn PartialFile>>> {
+            unused()
+        }
+        fn record_offset<'a>(
+            &'a self,
+            _: &'a FileId,
+            _: u64,
+            _: SystemTime,
+        ) -> BoxFuture<'a, Result<()>> {
+            unused()
+        }
+        fn discard_upload<'a>(&'a self, _: &'a FileId) -> BoxFuture<'a, Result<()>> {
+            unused()
+        }
+        fn commit_upload<'a>(
+            &'a self,
+            _: &'a UploadSession,
+            _: Written,
+            _: SystemTime,
+        ) -> BoxFuture<'a, Result<StoredFile>> {
+            unused()
+        }
+        fn expired_uploads(
+            &self,
+            _: SystemTime,
+            _: u32,
+        ) -> BoxFuture<'_, Result<Vec<UploadSession>>> {
+            unused()
+        }
+        fn file<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<Option<StoredFile>>> {
+            let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            let found = files
+                .iter()
+                .find(|(_, file)| file.id == *id)
+                .map(|(_, f)| f.clone());
+            Box::pin(async move { Ok(found) })
+        }
+        fn newest_named<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<StoredFile>>> {
+            let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            let found = files
+                .iter()
+                .rev()
+                .find(|(_, file)| file.name.as_str() == name)
+                .map(|(_, file)| file.clone());
+            Box::pin(async move { Ok(found) })
+        }
+        fn read<'a>(
+            &'a self,
+            _: &'a StoredFile,
+            _: u64,
+            _: usize,
+        ) -> BoxFuture<'a, Result<ByteStream>> {
+            Box::pin(async { Ok(Box::pin(stream::empty()) as ByteStream) })
+        }
+        fn list<'a>(
+            &'a self,
+            after: i64,
+            limit: u32,
+            prefix: Option<&'a NamePrefix>,
+        ) -> BoxFuture<'a, Result<Vec<ListedFile>>> {
+            let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            let page = files
+                .iter()
+                .filter(|(seq, file)| {
+                    *seq > after && prefix.is_none_or(|prefix| prefix.matches(file.name.as_str()))
+                })
+                .take(limit as usize)
+                .map(|(seq, file)| ListedFile {
+                    seq: *seq,
+                    file: file.clone(),
+                })
+                .collect();
+            Box::pin(async move { Ok(page) })
+        }
+        fn delete<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<bool>> {
+            let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            let before = files.len();
+            files.retain(|(_, file)| file.id != *id);
+            let deleted = files.len() < before;
+            Box::pin(async move { Ok(deleted) })
+        }
+    }
+
+    impl MemoryFiles {
+        fn commit(&self, name: &str) -> StoredFile {
+            let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+            let file = StoredFile {
+                id: FileId::generate(),
+                name: FileName::sanitise(name).expect("valid name"),
+                size: 0,
+                sha256: Checksum::from_digest(&[0; 32]),
+                created_at: SystemTime::now(),
+            };
+            let seq = files.last().map_or(1, |(seq, _)| seq + 1);
+            files.push((seq, file.clone()));
+            file
+        }
+    }
+
+    fn hub(store: &Arc<MemoryFiles>) -> FileHub {
+        FileHub::new(
+            Arc::clone(store) as Arc<dyn FileStore>,
+            FileLimits {
+                max_file_bytes: 1024,
+                resume_ttl: Duration::from_secs(60),
+                checkpoint_bytes: 1024,
+                max_chunk_bytes: 1024,
+            },
+            TaskTracker::new(),
+            TransferStats::default(),
+        )
+    }
+
+    async fn resolved(hub: &FileHub, file_path: &str) -> Result<FileId> {
+        let request = DownloadRequest::new("", file_path, 0, 0)?;
+        hub.download(request).await.map(|download| download.file.id)
+    }
+
+    #[tokio::test]
+    async fn a_path_is_an_id_first_then_the_newest_file_of_that_name() {
+        let store = Arc::new(MemoryFiles::default());
+        let hub = hub(&store);
+        let old = store.commit("reports/q1.txt");
+        let new = store.commit("reports/q1.txt");
+        let impostor = store.commit(old.id.as_str());
+        assert_eq!(
+            resolved(&hub, "reports/q1.txt").await.ok(),
+            Some(new.id.clone())
+        );
+        assert_eq!(
+            resolved(&hub, old.id.as_str()).await.ok(),
+            Some(old.id.clone())
+        );
+        let shard = old.id.shard_path();
+        let storage_place = shard.to_str().expect("ascii");
+        assert_eq!(
+            resolved(&hub, storage_place).await.ok(),
+            Some(old.id.clone())
+        );
+
+        hub.delete(new.id.as_str()).await.expect("delete");
+        assert_eq!(
+            resolved(&hub, "reports/q1.txt").await.ok(),
+            Some(old.id.clone())
+        );
+        hub.delete(old.id.as_str()).await.expect("delete");
+        assert_eq!(
+            resolved(&hub, old.id.as_str()).await.ok(),
+            Some(impostor.id)
+        );
+        let missing = resolved(&hub, "reports/q1.txt").await;
+        assert!(matches!(missing, Err(Error::NoFileAtPath)), "{missing:?}");
+    }
+
+    #[tokio::test]
+    async fn a_prefix_pages_with_the_same_tokens() {
+        let store = Arc::new(MemoryFiles::default());
+        let hub = hub(&store);
+        let mut expected = Vec::new();
+        for n in 0..5 {
+            expected.push(store.commit(&format!("reports/{n}.txt")).id);
+            store.commit(&format!("other/{n}.txt"));
+        }
+        let mut seen = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = hub.list(2, &token, "reports/").await.expect("list");
+            seen.extend(page.files.into_iter().map(|file| file.id));
+            match page.next_token {
+                Some(next) => token = next,
+                None => break,
+            }
+        }
+        assert_eq!(seen, expected);
+        let refused = hub.list(0, "", "/reports").await.expect_err("invalid");
+        assert!(
+            refused.to_string().starts_with("name_prefix: "),
+            "{refused}"
+        );
+    }
 }

@@ -1,9 +1,12 @@
-//! The names a client can give: file ids, upload ids, file names, checksums, and `file_path`.
+//! The names a client can give: file ids, upload ids, file names, name prefixes, checksums,
+//! and `file_path`.
 //!
-//! `file_path` is the one input that could reach the file system, so [`StorePath::parse`] is
-//! strict: a relative path of plain components made of `[A-Za-z0-9._-]`, no `.` or `..`, no
-//! percent sign, backslash or NUL, bounded in length and depth. What it accepts can only name
-//! something under the storage root, and the store further resolves it only to committed files.
+//! A file's name is what its uploader called it, sanitised into a clean relative name
+//! ([`FileName::sanitise`]); names are only ever looked up in the database, never opened as
+//! paths, and several files may carry one name (the newest wins). `file_path` names a file
+//! by that name or by its id ([`FilePath::parse`]); it is still held to strict rules, so
+//! what no name can be (absolute, `..`, backslashes, NUL) is refused with a reason. The only
+//! file-system path the store ever builds comes from a [`FileId`].
 
 use std::{
     hash::{BuildHasher as _, Hasher as _, RandomState},
@@ -177,29 +180,61 @@ impl std::fmt::Display for Checksum {
     }
 }
 
-/// The display name of a stored file. Only ever stored in the database, never used as a path;
-/// sanitised anyway so that a client saving a download under this name stays in its directory.
+/// The name a stored file was uploaded under, as object stores name objects: a relative
+/// path such as `reports/2026/q1.txt` whose folders are only part of the name (nothing is
+/// created on disk for them; the bytes live under the file's id). Several files may share a
+/// name: each upload is a new version, and the name means the newest of them.
+///
+/// Sanitised so that every name can be given back as `file_path` and a client saving a
+/// download under its name stays inside its own directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileName(String);
 
 impl FileName {
-    /// `file_name` as the first chunk gave it: the part after the last `/` or `\`, without
-    /// control characters, trimmed; [`DEFAULT_FILE_NAME`] when nothing usable remains. Longer
-    /// than [`MAX_FILE_NAME_BYTES`] is an error rather than a silent cut.
+    /// `file_name` as the first chunk gave it, made a clean relative name: `\` separates
+    /// folders like `/`; control characters go; each component is trimmed; empty, `.` and `..`
+    /// components and a leading drive (`C:`) are dropped; a name without a last component
+    /// (empty, `dir/`, `..`) ends in [`DEFAULT_FILE_NAME`]. Longer than
+    /// [`MAX_FILE_NAME_BYTES`] or deeper than [`MAX_FILE_PATH_DEPTH`] is an error rather than
+    /// a silent cut.
     pub fn sanitise(raw: &str) -> Result<Self> {
+        let too_long = |len: usize| {
+            invalid(
+                "file_name",
+                format!("is {len} bytes; the limit is {MAX_FILE_NAME_BYTES}"),
+            )
+        };
         if raw.len() > MAX_FILE_NAME_BYTES {
+            return Err(too_long(raw.len()));
+        }
+        let parts: Vec<&str> = raw.split(['/', '\\']).collect();
+        let mut components: Vec<String> = Vec::new();
+        let mut last_usable = false;
+        for (index, part) in parts.iter().enumerate() {
+            let cleaned: String = part.chars().filter(|c| !c.is_control()).collect();
+            let trimmed = cleaned.trim();
+            last_usable = !(trimmed.is_empty() || trimmed == "." || trimmed == "..");
+            // Only a leading drive that has a path after it is dropped, so sanitising a
+            // sanitised name changes nothing.
+            let drive = components.is_empty() && index + 1 < parts.len() && is_drive(trimmed);
+            if last_usable && !drive {
+                components.push(trimmed.to_owned());
+            }
+        }
+        if !last_usable {
+            components.push(DEFAULT_FILE_NAME.to_owned());
+        }
+        if components.len() > MAX_FILE_PATH_DEPTH {
             return Err(invalid(
                 "file_name",
-                format!("is {} bytes; the limit is {MAX_FILE_NAME_BYTES}", raw.len()),
+                format!("has more than {MAX_FILE_PATH_DEPTH} components"),
             ));
         }
-        let last = raw.rsplit(['/', '\\']).next().unwrap_or_default();
-        let cleaned: String = last.chars().filter(|c| !c.is_control()).collect();
-        let trimmed = cleaned.trim();
-        if trimmed.is_empty() || trimmed == "." || trimmed == ".." {
-            return Ok(Self::default());
+        let name = components.join("/");
+        if name.len() > MAX_FILE_NAME_BYTES {
+            return Err(too_long(name.len()));
         }
-        Ok(Self(trimmed.to_owned()))
+        Ok(Self(name))
     }
 
     /// A name read back from storage, trusted as stored.
@@ -219,13 +254,26 @@ impl Default for FileName {
     }
 }
 
-/// A `file_path` proven to stay inside the storage root: see the module docs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct StorePath {
-    components: Vec<String>,
+/// `C:` and the like: a Windows drive, which says nothing about the file.
+fn is_drive(component: &str) -> bool {
+    let bytes = component.as_bytes();
+    bytes.len() == 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
 }
 
-impl StorePath {
+/// What DownloadFile's `file_path` names: a file's name (the newest file of that name), or a
+/// file id, bare or in its storage place `ab/cd/<id>` (the form the store used before names
+/// could be looked up; kept working).
+///
+/// The path is never opened as a file-system path: a name is looked up in the database, an id
+/// becomes the store's own path for it. It is still checked, so that what cannot be a name
+/// (absolute, `.` or `..` components, backslashes, NUL and other control characters, empty
+/// components) is refused with a reason instead of being looked up.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePath {
+    text: String,
+}
+
+impl FilePath {
     /// Checks a client's `file_path`. The messages name the problem, never echo the path.
     pub fn parse(text: &str) -> Result<Self> {
         let reject = |reason: &str| Err(invalid("file_path", reason));
@@ -244,16 +292,16 @@ impl StorePath {
         if text.contains('\0') {
             return reject("contains a NUL byte");
         }
+        if text.chars().any(char::is_control) {
+            return reject("contains a control character; no name has one");
+        }
         if text.contains('\\') {
             return reject("contains a backslash; separate components with '/'");
         }
-        if text.contains('%') {
-            return reject("contains '%'; percent-encoded paths are not accepted");
-        }
         if text.starts_with('/') {
-            return reject("must be relative to the storage root, not absolute");
+            return reject("must be a file's name or id, not an absolute path");
         }
-        let mut components = Vec::new();
+        let mut depth = 0;
         for component in text.split('/') {
             match component {
                 "" => return reject("has an empty component (a doubled or trailing '/')"),
@@ -267,43 +315,89 @@ impl StorePath {
                     format!("has a component over {MAX_PATH_COMPONENT_BYTES} bytes"),
                 ));
             }
-            if let Some(bad) = component
-                .chars()
-                .find(|&c| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '-'))
-            {
-                return Err(invalid(
-                    "file_path",
-                    format!(
-                        "contains {bad:?}; components may use only letters, digits, '.', '_' and '-'"
-                    ),
-                ));
-            }
-            components.push(component.to_owned());
+            depth += 1;
         }
-        if components.len() > MAX_FILE_PATH_DEPTH {
+        if depth > MAX_FILE_PATH_DEPTH {
             return Err(invalid(
                 "file_path",
                 format!("has more than {MAX_FILE_PATH_DEPTH} components"),
             ));
         }
-        Ok(Self { components })
+        Ok(Self {
+            text: text.to_owned(),
+        })
     }
 
-    /// The path relative to the storage root.
-    pub fn to_path_buf(&self) -> PathBuf {
-        self.components.iter().collect()
+    /// The path as a name to look up.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
-    /// The stored file this path names, if it has the store's layout: `ab/cd/<id>` (as
-    /// [`FileId::shard_path`] makes it) or a bare `<id>`. Nothing else under the root (partial
-    /// uploads, stray files, links) is a stored file.
+    /// The file id this path spells, if it spells one: a bare `<id>`, or `ab/cd/<id>` as
+    /// [`FileId::shard_path`] makes it. An id that names a stored file wins over a name.
     pub fn file_id(&self) -> Option<FileId> {
-        let id = FileId::parse("file_path", self.components.last()?).ok()?;
-        match self.components.as_slice() {
+        let components: Vec<&str> = self.text.split('/').collect();
+        let id = FileId::parse("file_path", components.last()?).ok()?;
+        match components.as_slice() {
             [_] => Some(id),
-            [first, second, _] if first == &id.0[0..2] && second == &id.0[2..4] => Some(id),
+            [first, second, _] if *first == &id.0[0..2] && *second == &id.0[2..4] => Some(id),
             _ => None,
         }
+    }
+}
+
+/// ListFiles' `name_prefix`: only files whose name starts with it are listed. Refused when no
+/// name can start with it (the rules of [`FileName::sanitise`]), so a mistyped prefix is an
+/// error rather than an empty list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamePrefix(String);
+
+impl NamePrefix {
+    /// Checks a client's `name_prefix`; empty means no filter (`None`).
+    pub fn parse(text: &str) -> Result<Option<Self>> {
+        let reject = |reason: String| Err(invalid("name_prefix", reason));
+        if text.is_empty() {
+            return Ok(None);
+        }
+        if text.len() > MAX_FILE_NAME_BYTES {
+            return reject(format!(
+                "is {} bytes; no name is longer than {MAX_FILE_NAME_BYTES}",
+                text.len()
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return reject("contains a control character; no name has one".to_owned());
+        }
+        if text.contains('\\') {
+            return reject("contains a backslash; names separate folders with '/'".to_owned());
+        }
+        if text.starts_with('/') {
+            return reject("starts with '/'; names are relative, like \"reports/\"".to_owned());
+        }
+        // Every component but the last is complete, so it must be one a name can have; the
+        // last may be the start of one ("" after a trailing '/', or "." of ".profile").
+        let mut components = text.split('/');
+        components.next_back();
+        for component in components {
+            match component {
+                "" => return reject("has an empty component (a doubled '/')".to_owned()),
+                "." | ".." => {
+                    return reject(format!("has a {component:?} component; no name has one"));
+                }
+                _ => {}
+            }
+        }
+        Ok(Some(Self(text.to_owned())))
+    }
+
+    /// The prefix.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether `name` starts with this prefix.
+    pub fn matches(&self, name: &str) -> bool {
+        name.starts_with(&self.0)
     }
 }
 
@@ -316,7 +410,7 @@ mod tests {
     use super::*;
 
     fn reason(text: &str) -> String {
-        StorePath::parse(text)
+        FilePath::parse(text)
             .expect_err("must be rejected")
             .to_string()
     }
@@ -329,16 +423,12 @@ mod tests {
             ("../secret", "'..'"),
             ("a/../../secret", "'..'"),
             ("./a", "'.'"),
-            ("%2e%2e/secret", "percent"),
-            ("..%2fsecret", "percent"),
             ("a\\..\\secret", "backslash"),
             ("C:\\secret", "backslash"),
             ("a\0b", "NUL"),
+            ("a\nb", "control character"),
             ("a//b", "empty component"),
             ("a/", "empty component"),
-            ("a b", "' '"),
-            ("C:secret", "':'"),
-            ("ünï", "'ü'"),
         ];
         for (path, expected) in cases {
             let message = reason(path);
@@ -353,24 +443,82 @@ mod tests {
     }
 
     #[test]
-    fn only_the_store_layout_names_a_stored_file() {
+    fn names_with_any_characters_are_paths_looked_up_as_they_are() {
+        // Names are compared in the database, never decoded or opened: these are harmless.
+        for text in [
+            "a b",
+            "C:secret",
+            "ünï",
+            "%2e%2e/secret",
+            "..%2fsecret",
+            "100%.txt",
+        ] {
+            let path = FilePath::parse(text).expect(text);
+            assert_eq!(path.as_str(), text);
+            assert_eq!(path.file_id(), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_path_spells_an_id_bare_or_in_its_storage_place() {
         let id = FileId::generate();
         let shard = id.shard_path();
-        let by_layout = StorePath::parse(shard.to_str().expect("ascii")).expect("valid");
+        let by_layout = FilePath::parse(shard.to_str().expect("ascii")).expect("valid");
         assert_eq!(by_layout.file_id(), Some(id.clone()));
-        let bare = StorePath::parse(id.as_str()).expect("valid");
+        let bare = FilePath::parse(id.as_str()).expect("valid");
         assert_eq!(bare.file_id(), Some(id.clone()));
-        let wrong_shard = StorePath::parse(&format!("00/00/{id}")).expect("valid");
+        let upper = FilePath::parse(&id.as_str().to_ascii_uppercase()).expect("valid");
+        assert_eq!(upper.file_id(), Some(id.clone()));
+        let wrong_shard = FilePath::parse(&format!("00/00/{id}")).expect("valid");
         if !id.as_str().starts_with("0000") {
             assert_eq!(wrong_shard.file_id(), None);
         }
-        for other in ["tmp/x.part", "secret", "ab/cd", "a/b/c/d"] {
+        for other in ["tmp/x.part", "secret", "ab/cd", "a/b/c/d", "reports/q1.txt"] {
             assert_eq!(
-                StorePath::parse(other).expect("valid").file_id(),
+                FilePath::parse(other).expect("valid").file_id(),
                 None,
                 "{other}"
             );
         }
+    }
+
+    #[test]
+    fn prefixes_are_refused_when_no_name_can_start_with_them() {
+        for ok in [
+            "r",
+            "reports/",
+            "reports/2026/q",
+            "a b",
+            ".",
+            "reports/..x",
+            "ünï",
+        ] {
+            let prefix = NamePrefix::parse(ok).expect(ok).expect("a filter");
+            assert_eq!(prefix.as_str(), ok);
+        }
+        assert_eq!(NamePrefix::parse("").expect("empty is fine"), None);
+        let cases = [
+            ("/reports", "starts with '/'"),
+            ("a\\b", "backslash"),
+            ("a\nb", "control character"),
+            ("a//b", "empty component"),
+            ("../a", "\"..\" component"),
+            ("a/./b", "\".\" component"),
+        ];
+        for (text, expected) in cases {
+            let message = NamePrefix::parse(text).expect_err(text).to_string();
+            assert!(
+                message.starts_with("name_prefix: ") && message.contains(expected),
+                "{text:?}: {message}"
+            );
+        }
+        let long = NamePrefix::parse(&"a".repeat(MAX_FILE_NAME_BYTES + 1))
+            .expect_err("overlong")
+            .to_string();
+        assert!(long.contains("no name is longer than 255"), "{long}");
+        let prefix = NamePrefix::parse("reports/").expect("valid").expect("set");
+        assert!(prefix.matches("reports/q1.txt"));
+        assert!(!prefix.matches("reports.txt"));
     }
 
     #[test]
@@ -396,22 +544,37 @@ mod tests {
     }
 
     #[test]
-    fn file_names_keep_their_last_component() {
+    fn file_names_are_clean_relative_names() {
         let name = |raw: &str| FileName::sanitise(raw).expect("valid").0;
         assert_eq!(name("report.pdf"), "report.pdf");
-        assert_eq!(name("../../etc/passwd"), "passwd");
-        assert_eq!(name("C:\\Users\\x\\a.txt"), "a.txt");
+        assert_eq!(name("reports/2026/q1.pdf"), "reports/2026/q1.pdf");
+        assert_eq!(name("../../etc/passwd"), "etc/passwd");
+        assert_eq!(name("/abs//dir/./x"), "abs/dir/x");
+        assert_eq!(name("C:\\Users\\x\\a.txt"), "Users/x/a.txt");
+        assert_eq!(name("C:"), "C:");
+        assert_eq!(name("C:/D:/x"), "x");
+        assert_eq!(name("x/C:/y"), "x/C:/y");
         assert_eq!(name("a\0b\n.txt"), "ab.txt");
         assert_eq!(name(""), DEFAULT_FILE_NAME);
-        assert_eq!(name("dir/"), DEFAULT_FILE_NAME);
         assert_eq!(name(".."), DEFAULT_FILE_NAME);
-        assert_eq!(name("  spaced  "), "spaced");
+        assert_eq!(name("dir/"), format!("dir/{DEFAULT_FILE_NAME}"));
+        assert_eq!(name("  spaced  / out "), "spaced/out");
         let err = FileName::sanitise(&"x".repeat(MAX_FILE_NAME_BYTES + 1))
             .expect_err("too long")
             .to_string();
         assert!(
             err.starts_with("file_name") && err.contains("limit"),
             "{err}"
+        );
+        let deep = FileName::sanitise(&"a/".repeat(MAX_FILE_PATH_DEPTH + 1))
+            .expect_err("too deep")
+            .to_string();
+        assert!(deep.starts_with("file_name"), "{deep}");
+        assert!(deep.contains("more than"), "{deep}");
+        let long_dir = format!("{}/", "d".repeat(MAX_FILE_NAME_BYTES - 1));
+        assert!(
+            FileName::sanitise(&long_dir).is_err(),
+            "with upload.bin it is too long"
         );
     }
 
@@ -471,18 +634,35 @@ mod tests {
         ) {
             let root = Path::new("/srv/streamhub/files");
             for text in [parts.concat(), noise] {
-                if let Ok(path) = StorePath::parse(&text) {
-                    let relative = path.to_path_buf();
+                if let Ok(path) = FilePath::parse(&text) {
+                    let relative = Path::new(path.as_str());
                     prop_assert!(relative.is_relative(), "{text:?}");
                     prop_assert!(
                         relative.components().all(|c| matches!(c, Component::Normal(_))),
                         "{text:?} has a non-plain component"
                     );
-                    let resolved = resolve(root, &relative);
+                    let resolved = resolve(root, relative);
                     prop_assert!(
                         resolved.as_ref().is_some_and(|p| p.starts_with(root) && p != root),
                         "{text:?} resolves to {resolved:?}"
                     );
+                }
+            }
+        }
+
+        #[test]
+        fn every_sanitised_name_is_stable_and_can_be_asked_for(
+            parts in proptest::collection::vec(fragment(), 0..12),
+            noise in ".{0,40}",
+        ) {
+            for raw in [parts.concat(), noise] {
+                if let Ok(name) = FileName::sanitise(&raw) {
+                    let again = FileName::sanitise(name.as_str());
+                    prop_assert_eq!(again.as_ref().ok(), Some(&name), "{:?}", raw);
+                    let path = FilePath::parse(name.as_str());
+                    prop_assert!(path.is_ok(), "{:?} gave {:?}: {:?}", raw, name, path);
+                    let prefix = NamePrefix::parse(name.as_str());
+                    prop_assert!(prefix.is_ok(), "{:?} gave {:?}: {:?}", raw, name, prefix);
                 }
             }
         }

@@ -9,7 +9,7 @@ use std::{fmt, pin::Pin, time::SystemTime};
 use bytes::Bytes;
 use futures_util::{Stream, future::BoxFuture};
 
-use super::{Checksum, FileId, FileName, UploadId};
+use super::{Checksum, FileId, FileName, NamePrefix, UploadId};
 use crate::Result;
 
 /// A committed file.
@@ -118,6 +118,10 @@ pub trait FileStore: Send + Sync + fmt::Debug + 'static {
     /// The committed file `id`, if it exists.
     fn file<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<Option<StoredFile>>>;
 
+    /// The most recently committed file named exactly `name`, if any. Looked up through an
+    /// index on name and commit order, never a scan of every file.
+    fn newest_named<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<StoredFile>>>;
+
     /// The bytes of `file` from `offset` on, in chunks of `chunk_size` (the last may be
     /// shorter). Fails before returning if the bytes are missing or do not match the row.
     fn read<'a>(
@@ -127,9 +131,17 @@ pub trait FileStore: Send + Sync + fmt::Debug + 'static {
         chunk_size: usize,
     ) -> BoxFuture<'a, Result<ByteStream>>;
 
-    /// Up to `limit` files committed after the one with `seq` `after`, in commit order.
-    fn list(&self, after: i64, limit: u32) -> BoxFuture<'_, Result<Vec<ListedFile>>>;
+    /// Up to `limit` files committed after the one with `seq` `after`, in commit order; with
+    /// `prefix`, only those whose name starts with it.
+    fn list<'a>(
+        &'a self,
+        after: i64,
+        limit: u32,
+        prefix: Option<&'a NamePrefix>,
+    ) -> BoxFuture<'a, Result<Vec<ListedFile>>>;
 
-    /// Deletes file `id`; `false` if it did not exist.
+    /// Deletes file `id`; `false` if it did not exist. Once this returns `true` the file is
+    /// gone for good (its name means the previous file of that name again), even if the
+    /// process dies before its bytes are removed.
     fn delete<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<bool>>;
 }
