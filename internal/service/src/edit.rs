@@ -69,9 +69,9 @@ pub(crate) fn collaborative_edit(
         stopping: stopping.clone(),
         outbound,
     };
-    // Owned by the response stream: it ends when the client goes away (sends fail), when
-    // the client half-closes, or at shutdown.
-    tokio::spawn(stream.serve(inbound));
+    // Ends when the client goes away (sends fail), when the client half-closes, or at
+    // shutdown; tracked by the hub, so shutdown waits for it.
+    hub.spawn_stream(stream.serve(inbound));
     // Converted as tonic pulls each item to encode it; the `Outgoing` (and its share of the
     // budget) is dropped as soon as its message exists.
     let messages =

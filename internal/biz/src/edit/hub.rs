@@ -218,6 +218,15 @@ impl EditHub {
         }
     }
 
+    /// Runs `task`, which serves one stream of this hub's documents, on the hub's task
+    /// tracker: shutdown waits for it like for the hub's own tasks.
+    pub fn spawn_stream<F>(&self, task: F)
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
+        self.inner.tasks.spawn(task);
+    }
+
     /// Number of documents open now.
     pub fn open_documents(&self) -> usize {
         self.inner.actors().len()
