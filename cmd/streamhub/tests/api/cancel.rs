@@ -3,8 +3,6 @@
 //! tonic call or by its deadline commits nothing, whether or not it had sent its last chunk;
 //! a resumable one keeps its bytes and is finished by a later stream.
 
-use std::time::Duration;
-
 use bytes::Bytes;
 use streamhub_api::streaming::{
     DeleteFileRequest, FileChunk, UploadStatusRequest,
@@ -16,8 +14,8 @@ use tonic::{Code, Status, transport::Channel};
 
 use crate::{
     files::{
-        chunks_of, content, files_under, listed_ids, sha256_hex, storage_root, until,
-        until_partial_holds, upload,
+        chunks_of, content, files_under, listed_ids, resume_upload, sha256_hex, storage_root,
+        until, until_partial_holds,
     },
     helpers::{TestApp, spawn_app, within},
 };
@@ -98,6 +96,23 @@ async fn durable_offset(client: &mut StreamingServiceClient<Channel>, upload_id:
         .map_or(-1, |status| status.into_inner().offset)
 }
 
+/// Waits until the server removed the bytes of a cancelled one-shot upload, then checks that
+/// no file was committed for it.
+async fn assert_nothing_committed(
+    root: &std::path::Path,
+    client: &mut StreamingServiceClient<Channel>,
+    context: &str,
+) {
+    until("the cancelled upload's bytes to be removed", || async {
+        files_under(root).is_empty()
+    })
+    .await;
+    assert!(
+        listed_ids(client).await.is_empty(),
+        "{context}: nothing is committed"
+    );
+}
+
 /// Waits until the server made every byte of `upload_id` durable and kept it resumable, then
 /// finishes it with one more stream and checks the file; leaves the store empty again.
 async fn finish_kept_upload(
@@ -125,19 +140,9 @@ async fn finish_kept_upload(
         checksum: sha256_hex(data),
         ..FileChunk::default()
     };
-    // The cancelled stream's task may still be letting go of the upload.
-    let result = within("the finishing stream", async {
-        loop {
-            match upload(client, vec![finish.clone()]).await {
-                Err(status) if status.message().contains("in progress") => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                other => return other,
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|status| panic!("{context}: finishing the kept upload failed: {status:?}"));
+    let result = resume_upload(client, vec![finish])
+        .await
+        .unwrap_or_else(|status| panic!("{context}: finishing the kept upload failed: {status:?}"));
     assert_eq!(result.total_bytes, data.len() as i64, "{context}");
     assert_eq!(result.checksum, sha256_hex(data), "{context}");
     client
@@ -175,14 +180,7 @@ async fn an_upload_reset_without_a_half_close_commits_nothing_whatever_the_code(
                 if resumable {
                     finish_kept_upload(&mut client, &upload_id, &data, &context).await;
                 } else {
-                    until("the cancelled upload's bytes to be removed", || async {
-                        files_under(&root).is_empty()
-                    })
-                    .await;
-                    assert!(
-                        listed_ids(&mut client).await.is_empty(),
-                        "{context}: nothing is committed"
-                    );
+                    assert_nothing_committed(&root, &mut client, &context).await;
                 }
             }
         }
@@ -210,14 +208,7 @@ async fn a_dropped_tonic_upload_call_commits_nothing() {
         let _ = call.await;
         drop(sender);
         if upload_id.is_empty() {
-            until("the dropped upload's bytes to be removed", || async {
-                files_under(&root).is_empty()
-            })
-            .await;
-            assert!(
-                listed_ids(&mut client).await.is_empty(),
-                "nothing committed"
-            );
+            assert_nothing_committed(&root, &mut client, "a dropped call").await;
         } else {
             finish_kept_upload(&mut client, upload_id, &data, "a dropped call").await;
         }
@@ -247,13 +238,6 @@ async fn an_upload_past_its_deadline_is_not_committed_by_a_late_half_close() {
     // Only now does the client half-close its request stream; the server may already have
     // refused the rest of it.
     let _ = call.body.send_data(Bytes::new(), true);
-    until("the expired upload's bytes to be removed", || async {
-        files_under(&root).is_empty()
-    })
-    .await;
-    assert!(
-        listed_ids(&mut client).await.is_empty(),
-        "nothing committed"
-    );
+    assert_nothing_committed(&root, &mut client, "a half-close after the deadline").await;
     app.stop().await;
 }

@@ -210,6 +210,25 @@ pub(crate) async fn until<F: std::future::Future<Output = bool>>(
     .await;
 }
 
+/// Uploads `chunks`, which continue a resumable upload, once the stream that broke off has let
+/// go of it (until then the server answers that the upload is in progress).
+pub(crate) async fn resume_upload(
+    client: &mut StreamingServiceClient<Channel>,
+    chunks: Vec<FileChunk>,
+) -> Result<UploadResult, Status> {
+    within("the resumed upload", async {
+        loop {
+            match upload(client, chunks.clone()).await {
+                Err(status) if status.message().contains("in progress") => {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                other => return other,
+            }
+        }
+    })
+    .await
+}
+
 /// Sends `data` as the beginning of resumable upload `upload_id` (no chunk says it is the last)
 /// and waits until the server's partial file holds all of it.
 async fn send_partial(
@@ -530,19 +549,9 @@ async fn an_upload_resumes_after_a_broken_stream() {
     );
     let mut rest = chunks_of(&data[sent..], 64 * 1024, sent, "resume-1");
     rest.last_mut().expect("chunks").checksum = sha256_hex(&data);
-    // The old stream may still be letting go of the upload.
-    let result = within("the resumed upload", async {
-        loop {
-            match upload(&mut client, rest.clone()).await {
-                Err(status) if status.message().contains("in progress") => {
-                    tokio::time::sleep(Duration::from_millis(10)).await;
-                }
-                other => return other,
-            }
-        }
-    })
-    .await
-    .expect("resumed upload");
+    let result = resume_upload(&mut client, rest)
+        .await
+        .expect("resumed upload");
     assert_eq!(result.total_bytes, data.len() as i64);
     assert_eq!(result.checksum, sha256_hex(&data));
     assert_eq!(result.file_name, "data.bin", "the first stream's name");
