@@ -22,10 +22,12 @@ use sqlx::{
     Connection as _, SqliteConnection,
     sqlite::{SqliteConnectOptions, SqliteJournalMode},
 };
-use streamhub_biz::files::{FileStore as _, NamePrefix};
+use streamhub_biz::{
+    Lifecycle,
+    files::{FileStore as _, NamePrefix},
+};
 use streamhub_conf::{DataConf, DatabaseConf, StorageConf};
 use streamhub_data::{Data, SqliteFileStore};
-use tokio_util::task::TaskTracker;
 
 const COUNT_ENV: &str = "STREAMHUB_BENCH_STORED_FILES";
 const DIR_ENV: &str = "STREAMHUB_BENCH_STARTUP_DIR";
@@ -86,9 +88,9 @@ fn main() {
             let data = Data::open(&conf).await.expect("open the data layer");
             let data_open = started.elapsed();
             let store_started = Instant::now();
-            let tasks = TaskTracker::new();
+            let lifecycle = Lifecycle::new();
             let (store, recovered) =
-                SqliteFileStore::open(data.database().clone(), data.storage_root(), tasks.clone())
+                SqliteFileStore::open(data.database().clone(), data.storage_root(), &lifecycle)
                     .await
                     .expect("open the file store");
             let store_open = store_started.elapsed();
@@ -103,8 +105,10 @@ fn main() {
                 lookups(&store).await;
             }
             drop(store);
-            tasks.close();
-            tasks.wait().await;
+            assert!(
+                lifecycle.wait(std::time::Duration::from_secs(60)).await,
+                "the file store's threads end with it"
+            );
             data.close().await;
         }
         let left = ids(&dir.join("streamhub.db")).await.len() as u64;

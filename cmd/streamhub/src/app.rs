@@ -6,7 +6,7 @@ use crate::telemetry::{DomainHubs, Telemetry};
 
 use anyhow::Context as _;
 use streamhub_biz::{
-    TransferStats,
+    Lifecycle, TransferStats,
     batch::BatchLimits,
     chat::{ChatLimits, RoomHub},
     compat::ChatHub,
@@ -17,12 +17,11 @@ use streamhub_biz::{
     market::{Market, MarketLimits},
     sensors::SensorLimits,
 };
-use streamhub_conf::{BatchConf, Config, EditConf, MarketConf, SensorsConf};
+use streamhub_conf::{BatchConf, ChatConf, Config, EditConf, GameConf, MarketConf, SensorsConf};
 use streamhub_data::{Data, SqliteDocumentRepo, SqliteFileStore, SqliteLogRepo, SqliteRoomRepo};
 use streamhub_server::Services;
 use streamhub_service::{Shutdown, StreamingDomain, StreamingService, compat::CompatServices};
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 
 /// A resumable upload makes its bytes durable (and GetUploadStatus's offset advance) at least
 /// this often, besides whenever its stream breaks: one fsync per 16 MiB costs little.
@@ -42,10 +41,10 @@ pub struct Application {
     listener: TcpListener,
     data: Data,
     services: Services,
-    /// The server's shutdown signals; everything long-lived watches `stopping`.
+    /// The server's shutdown signals, as calls see them.
     shutdown: Shutdown,
-    /// Background tasks of the hubs and repositories; they end when `stopping` fires.
-    tasks: TaskTracker,
+    /// The background work of the hubs and repositories; it stops when shutdown starts.
+    lifecycle: Lifecycle,
     /// The `/metrics` listener, when `server.metrics.addr` is set.
     metrics_listener: Option<TcpListener>,
     telemetry: Telemetry,
@@ -75,86 +74,30 @@ impl Application {
             None => None,
         };
         let data = Data::open(&config.data).await?;
-        // Cancelled by the server when shutdown starts; everything long-lived watches it.
-        let shutdown = Shutdown::new();
-        let stopping = shutdown.stopping.clone();
-        let tasks = TaskTracker::new();
-        let rooms = RoomHub::in_process(
-            Arc::new(SqliteRoomRepo::new(data.database().clone())),
-            ChatLimits {
-                history: config.chat.history,
-                member_queue: config.chat.member_queue,
-                max_message_bytes: config.chat.max_message_bytes,
-                max_rooms: config.chat.max_rooms,
-                max_messages_per_second: config.chat.max_messages_per_second,
-            },
-            stopping.clone(),
-            &tasks,
-        );
-        let games = GameHub::in_process(GameLimits {
-            board: Board {
-                width: config.game.board_width,
-                height: config.game.board_height,
-            },
-            max_sessions: config.game.max_sessions,
-        });
-        let logs = LogHub::new(
-            Arc::new(SqliteLogRepo::new(data.database().clone())),
-            config.logs.live_buffer,
-        );
-        tasks.spawn(logs.clone().run_retention(
-            RetentionPolicy {
-                max_age: config.logs.retention,
-                max_entries: config.logs.max_entries,
-                interval: config.logs.retention_interval,
-            },
-            stopping.clone(),
-        ));
-        let (file_store, recovered) =
-            SqliteFileStore::open(data.database().clone(), data.storage_root(), tasks.clone())
-                .await?;
-        tracing::info!(?recovered, "file store opened");
-        let storage = &config.data.storage;
+        let lifecycle = Lifecycle::new();
+        let shutdown = Shutdown::of(&lifecycle);
         let transfers = TransferStats::default();
-        let files = FileHub::new(
-            Arc::new(file_store),
-            FileLimits {
-                max_file_bytes: storage.max_file_bytes,
-                resume_ttl: storage.resume_ttl,
-                checkpoint_bytes: CHECKPOINT_BYTES,
-                max_chunk_bytes: config
-                    .server
-                    .grpc
-                    .max_encoding_message_size
-                    .saturating_sub(CHUNK_FRAMING_BYTES),
-            },
-            tasks.clone(),
-            transfers.clone(),
-        );
-        tasks.spawn(
-            files
-                .clone()
-                .run_sweeper(storage.sweep_interval, stopping.clone()),
-        );
         let domain = StreamingDomain {
             market: Market::new(
                 config.market.seed,
                 market_limits(&config.market),
-                tasks.clone(),
-                stopping.clone(),
+                &lifecycle,
             ),
             sensor_limits: sensor_limits(&config.sensors),
             batch_limits: batch_limits(&config.batch),
             edits: EditHub::new(
                 Arc::new(SqliteDocumentRepo::new(data.database())),
                 edit_limits(&config.edit, config.server.grpc.max_encoding_message_size),
-                stopping.clone(),
-                tasks.clone(),
+                &lifecycle,
             ),
-            logs,
-            rooms,
-            games,
-            files,
+            logs: log_hub(&config, &data, &lifecycle),
+            rooms: RoomHub::in_process(
+                Arc::new(SqliteRoomRepo::new(data.database().clone())),
+                chat_limits(&config.chat),
+                &lifecycle,
+            ),
+            games: GameHub::in_process(game_limits(&config.game)),
+            files: file_hub(&config, &data, transfers.clone(), &lifecycle).await?,
         };
         let compat_chat = config
             .compat
@@ -175,7 +118,7 @@ impl Application {
                 chat,
                 config.compat.pace,
                 config.server.grpc.max_encoding_message_size,
-                stopping.clone(),
+                &shutdown,
             ));
         }
         Ok(Self {
@@ -184,7 +127,7 @@ impl Application {
             data,
             services,
             shutdown,
-            tasks,
+            lifecycle,
             metrics_listener,
             telemetry,
         })
@@ -209,7 +152,7 @@ impl Application {
             (self.metrics_listener.take(), self.telemetry.scraper())
         {
             let stopping = self.shutdown.stopping.clone();
-            self.tasks.spawn(async move {
+            self.lifecycle.spawn(async move {
                 if let Err(err) = streamhub_server::serve_metrics(listener, scraper, stopping).await
                 {
                     tracing::error!(%err, "the /metrics endpoint failed");
@@ -229,13 +172,8 @@ impl Application {
         // an error path too. Every call has ended by now: what is left (hub tasks, an upload
         // making its last bytes durable) gets a moment, not another grace, so the process
         // exits promptly after its last call.
-        self.shutdown.stopping.cancel();
         self.shutdown.grace_over.cancel();
-        self.tasks.close();
-        if tokio::time::timeout(TASKS_AFTER_CALLS, self.tasks.wait())
-            .await
-            .is_err()
-        {
+        if !self.lifecycle.stop_and_wait(TASKS_AFTER_CALLS).await {
             tracing::warn!(
                 wait = ?TASKS_AFTER_CALLS,
                 "background tasks did not end in time after the last call"
@@ -246,6 +184,72 @@ impl Application {
         served?;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// The log store over SQLite; its retention runs on `lifecycle`.
+fn log_hub(config: &Config, data: &Data, lifecycle: &Lifecycle) -> LogHub {
+    let logs = LogHub::new(
+        Arc::new(SqliteLogRepo::new(data.database().clone())),
+        config.logs.live_buffer,
+        lifecycle,
+    );
+    logs.spawn_retention(RetentionPolicy {
+        max_age: config.logs.retention,
+        max_entries: config.logs.max_entries,
+        interval: config.logs.retention_interval,
+    });
+    logs
+}
+
+/// The file store under `data.storage.root`, cleaned of what the last run left; its sweeper
+/// runs on `lifecycle`.
+async fn file_hub(
+    config: &Config,
+    data: &Data,
+    transfers: TransferStats,
+    lifecycle: &Lifecycle,
+) -> anyhow::Result<FileHub> {
+    let (file_store, recovered) =
+        SqliteFileStore::open(data.database().clone(), data.storage_root(), lifecycle).await?;
+    tracing::info!(?recovered, "file store opened");
+    let storage = &config.data.storage;
+    let files = FileHub::new(
+        Arc::new(file_store),
+        FileLimits {
+            max_file_bytes: storage.max_file_bytes,
+            resume_ttl: storage.resume_ttl,
+            checkpoint_bytes: CHECKPOINT_BYTES,
+            max_chunk_bytes: config
+                .server
+                .grpc
+                .max_encoding_message_size
+                .saturating_sub(CHUNK_FRAMING_BYTES),
+        },
+        transfers,
+        lifecycle,
+    );
+    files.spawn_sweeper(storage.sweep_interval);
+    Ok(files)
+}
+
+fn chat_limits(conf: &ChatConf) -> ChatLimits {
+    ChatLimits {
+        history: conf.history,
+        member_queue: conf.member_queue,
+        max_message_bytes: conf.max_message_bytes,
+        max_rooms: conf.max_rooms,
+        max_messages_per_second: conf.max_messages_per_second,
+    }
+}
+
+fn game_limits(conf: &GameConf) -> GameLimits {
+    GameLimits {
+        board: Board {
+            width: conf.board_width,
+            height: conf.board_height,
+        },
+        max_sessions: conf.max_sessions,
     }
 }
 

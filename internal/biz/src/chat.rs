@@ -30,13 +30,12 @@ use std::{
 
 use futures_util::future::BoxFuture;
 use tokio::sync::mpsc;
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 pub use in_process::InProcessRooms;
 use rate::MessageRate;
 pub use repo::{NewChatEvent, RoomRepo};
 
-use crate::{Error, Result};
+use crate::{Error, Lifecycle, Result};
 
 /// What a chat event announces.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -288,16 +287,11 @@ impl RoomHub {
     }
 
     /// Rooms whose members live in this process and whose sequences and history live in
-    /// `repo`. The task that appends to `repo` runs on `tasks` and ends once `stopping` has
-    /// fired and the last member has left.
-    pub fn in_process(
-        repo: Arc<dyn RoomRepo>,
-        limits: ChatLimits,
-        stopping: CancellationToken,
-        tasks: &TaskTracker,
-    ) -> Self {
+    /// `repo`. The task that appends to `repo` runs on `lifecycle` and ends once shutdown has
+    /// started and the last member has left.
+    pub fn in_process(repo: Arc<dyn RoomRepo>, limits: ChatLimits, lifecycle: &Lifecycle) -> Self {
         Self::new(
-            Arc::new(InProcessRooms::new(repo, limits, stopping, tasks)),
+            Arc::new(InProcessRooms::new(repo, limits, lifecycle)),
             limits.max_message_bytes,
         )
         .with_message_rate(limits.max_messages_per_second)

@@ -8,19 +8,19 @@
 pub mod auth;
 pub mod batch;
 pub mod chat;
-mod chore;
 pub mod compat;
 pub mod edit;
 mod error;
 pub mod files;
 pub mod game;
+mod lifecycle;
 pub mod logs;
 pub mod market;
 pub mod sensors;
 mod splitmix;
 mod transfer;
 
-pub use chore::run_every;
 pub use error::{Error, Result};
+pub use lifecycle::Lifecycle;
 pub use splitmix::SplitMix64;
 pub use transfer::TransferStats;

@@ -35,7 +35,7 @@ use futures_util::{future::BoxFuture, stream};
 use sha2::{Digest as _, Sha256};
 use sqlx::{Row as _, sqlite::SqliteRow};
 use streamhub_biz::{
-    Error, Result,
+    Error, Lifecycle, Result,
     files::{
         ByteStream, Checksum, FileId, FileName, FileStore, ListedFile, NamePrefix, PartialFile,
         StoredFile, UploadId, UploadSession, Written,
@@ -43,7 +43,6 @@ use streamhub_biz::{
     logs::{from_unix_nanos, unix_nanos},
 };
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::task::TaskTracker;
 
 use crate::{DataError, Database, database::database_error};
 
@@ -82,7 +81,7 @@ struct StoreInner {
     /// Canonical (symlink-free) storage root: every file opened must resolve inside it.
     root: PathBuf,
     tmp: PathBuf,
-    tasks: TaskTracker,
+    lifecycle: Lifecycle,
 }
 
 fn storage(context: &str, err: impl std::fmt::Display) -> Error {
@@ -130,7 +129,7 @@ impl SqliteFileStore {
     pub async fn open(
         database: Database,
         root: &Path,
-        tasks: TaskTracker,
+        lifecycle: &Lifecycle,
     ) -> Result<(Self, Recovered), DataError> {
         let recover_error = |err: Error| DataError::Recover(err.to_string());
         let root = root.to_path_buf();
@@ -147,7 +146,7 @@ impl SqliteFileStore {
                 database,
                 root,
                 tmp,
-                tasks,
+                lifecycle: lifecycle.clone(),
             }),
         };
         let recovered = store.recover().await.map_err(recover_error)?;
@@ -395,7 +394,7 @@ impl FileStore for SqliteFileStore {
             // shared by both, not copied.
             let (to_hasher, hasher_queue) = std::sync::mpsc::sync_channel::<Bytes>(WRITE_QUEUE);
             let (digest, digest_answer) = std::sync::mpsc::channel();
-            self.inner.tasks.spawn_blocking(move || {
+            self.inner.lifecycle.spawn_blocking(move || {
                 let mut hasher = hasher;
                 for data in hasher_queue {
                     hasher.update(&data);
@@ -409,7 +408,9 @@ impl FileStore for SqliteFileStore {
                 len: offset,
                 failure: Arc::clone(&failure),
             };
-            self.inner.tasks.spawn_blocking(move || writer.run(queue));
+            self.inner
+                .lifecycle
+                .spawn_blocking(move || writer.run(queue));
             Ok(Box::new(DiskPartial { commands, failure }) as Box<dyn PartialFile>)
         })
     }
@@ -555,7 +556,7 @@ impl FileStore for SqliteFileStore {
             let opened = blocking(move || open_inside(&root, &path, &id, size, offset)).await?;
             let (chunks, queue) = mpsc::channel(READ_AHEAD);
             let id = file.id.clone();
-            self.inner.tasks.spawn_blocking(move || {
+            self.inner.lifecycle.spawn_blocking(move || {
                 read_chunks(opened, size - offset, chunk_size, &id, &chunks);
             });
             let bytes = stream::unfold(queue, |mut queue| async move {
@@ -949,7 +950,7 @@ mod tests {
         .expect("database");
         let root = dir.join("files");
         fs::create_dir_all(&root).expect("root");
-        SqliteFileStore::open(database, &root, TaskTracker::new())
+        SqliteFileStore::open(database, &root, &Lifecycle::new())
             .await
             .expect("open the store")
     }

@@ -4,12 +4,47 @@
 use futures_util::{Stream, StreamExt as _};
 use streamhub_api::streaming::{BatchItem, BatchResult, ItemError};
 use streamhub_biz::batch::{Batch, BatchLimits, Item};
-use tonic::Status;
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::to_status;
+use crate::{
+    Shutdown,
+    request_stream::{OnShutdown, request_stream},
+    to_status,
+};
 
-/// Judges every item of the client stream, then answers with the counts and the failures.
-pub(crate) async fn process_batch(
+/// The ProcessBatch handler: the batch limits plus the shutdown that ends idle streams.
+#[derive(Debug, Clone)]
+pub(crate) struct BatchHandlers {
+    limits: BatchLimits,
+    shutdown: Shutdown,
+}
+
+impl BatchHandlers {
+    pub(crate) fn new(limits: BatchLimits, shutdown: &Shutdown) -> Self {
+        Self {
+            limits,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Judges every item of the client stream, then answers with the counts and the
+    /// failures; a cancelled stream answers nothing.
+    pub(crate) async fn process_batch(
+        &self,
+        request: Request<Streaming<BatchItem>>,
+    ) -> Result<Response<BatchResult>, Status> {
+        let (items, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::EndWhenIdle(self.shutdown.stopping.clone()),
+        );
+        half_close
+            .confirm_while(judge(&self.limits, items))
+            .await
+            .map(Response::new)
+    }
+}
+
+async fn judge(
     limits: &BatchLimits,
     items: impl Stream<Item = Result<BatchItem, Status>>,
 ) -> Result<BatchResult, Status> {

@@ -15,30 +15,63 @@ use streamhub_biz::{
     auth::Caller,
     chat::{ChatEvent, Membership, RoomHub},
 };
-use tokio_util::sync::CancellationToken;
-use tonic::{Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::{status::to_status, stream::ResponseStream, until_stopped};
+use crate::{
+    Shutdown, caller_of,
+    status::to_status,
+    stream::ResponseStream,
+    stream_identity::{IdField, IdentityRule, Ids},
+    until_stopped,
+};
 
-/// Longest `room_id` or `user_id`, in bytes: they are kept in memory as long as the room.
-const MAX_ID_BYTES: usize = 256;
+/// One room and one user per stream.
+const ROOM_STREAM: IdentityRule = IdentityRule {
+    scope: IdField {
+        name: "room_id",
+        noun: "room",
+    },
+    user: IdField {
+        name: "user_id",
+        noun: "user",
+    },
+    default_scope: None,
+};
 
-/// The response stream of one `Chat` call.
-pub(crate) fn chat(
-    hub: RoomHub,
-    caller: Caller,
-    inbound: Streaming<ChatMessage>,
-    stopping: CancellationToken,
-) -> ResponseStream<ChatMessage> {
-    let state = ChatStream {
-        hub,
-        caller,
-        inbound,
-        membership: None,
-        reading: true,
-        finished: false,
-    };
-    until_stopped(stream::unfold(state, ChatStream::step), stopping)
+/// The Chat handler: the rooms plus the shutdown that ends every member's stream.
+#[derive(Debug, Clone)]
+pub(crate) struct ChatHandlers {
+    rooms: RoomHub,
+    shutdown: Shutdown,
+}
+
+impl ChatHandlers {
+    pub(crate) fn new(rooms: RoomHub, shutdown: &Shutdown) -> Self {
+        Self {
+            rooms,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// The response stream of one member: it joins with the first message and leaves when
+    /// the stream ends.
+    pub(crate) fn chat(
+        &self,
+        request: Request<Streaming<ChatMessage>>,
+    ) -> Result<Response<ResponseStream<ChatMessage>>, Status> {
+        let state = ChatStream {
+            hub: self.rooms.clone(),
+            caller: caller_of(&request),
+            inbound: request.into_inner(),
+            membership: None,
+            reading: true,
+            finished: false,
+        };
+        Ok(Response::new(until_stopped(
+            stream::unfold(state, ChatStream::step),
+            self.shutdown.stopping.clone(),
+        )))
+    }
 }
 
 struct ChatStream {
@@ -103,27 +136,13 @@ impl ChatStream {
 
     /// The first message: join its room, then post its text if it has one.
     async fn join(&mut self, first: ChatMessage) -> Result<(), Status> {
-        if first.room_id.is_empty() {
-            return Err(Status::invalid_argument(
-                "room_id must not be empty: the first message names the room to join",
-            ));
-        }
-        if first.user_id.is_empty() {
-            return Err(Status::invalid_argument(
-                "user_id must not be empty: the first message names who joins",
-            ));
-        }
-        for (field, value) in [("room_id", &first.room_id), ("user_id", &first.user_id)] {
-            if value.len() > MAX_ID_BYTES {
-                return Err(Status::invalid_argument(format!(
-                    "{field} is {} bytes; the limit is {MAX_ID_BYTES} bytes",
-                    value.len()
-                )));
-            }
-        }
-        self.caller
-            .check_claim("user_id", &first.user_id)
-            .map_err(to_status)?;
+        let ids = ROOM_STREAM.first(
+            &self.caller,
+            Ids {
+                scope: &first.room_id,
+                user: &first.user_id,
+            },
+        )?;
         if first.last_seen_id < 0 {
             return Err(Status::invalid_argument(format!(
                 "last_seen_id {} must not be negative",
@@ -134,7 +153,7 @@ impl ChatStream {
         self.hub.check_text(&first.message).map_err(to_status)?;
         let membership = self
             .hub
-            .join(&first.room_id, &first.user_id, first.last_seen_id)
+            .join(ids.scope, ids.user, first.last_seen_id)
             .await
             .map_err(to_status)?;
         let membership = self.membership.insert(membership);
@@ -149,26 +168,17 @@ impl ChatStream {
         let Some(membership) = &mut self.membership else {
             return Err(Status::internal("chat message before the join"));
         };
-        if !message.room_id.is_empty() && message.room_id != membership.room_id() {
-            return Err(Status::invalid_argument(format!(
-                "room_id {:?} differs from this stream's room {:?}: one room per stream",
-                message.room_id,
-                membership.room_id()
-            )));
-        }
-        if !message.user_id.is_empty() {
-            // Speaking for someone else is an authorization matter before a shape one.
-            self.caller
-                .check_claim("user_id", &message.user_id)
-                .map_err(to_status)?;
-        }
-        if !message.user_id.is_empty() && message.user_id != membership.user_id() {
-            return Err(Status::invalid_argument(format!(
-                "user_id {:?} differs from this stream's user {:?}: one user per stream",
-                message.user_id,
-                membership.user_id()
-            )));
-        }
+        ROOM_STREAM.later(
+            &self.caller,
+            Ids {
+                scope: membership.room_id(),
+                user: membership.user_id(),
+            },
+            Ids {
+                scope: &message.room_id,
+                user: &message.user_id,
+            },
+        )?;
         if message.message.is_empty() {
             return Ok(());
         }

@@ -22,16 +22,27 @@ use streamhub_biz::{
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    Shutdown, caller_of,
     stream::{ResponseStream, until_stopped},
+    stream_identity::{IdField, IdentityRule, Ids},
     timestamp, to_status,
 };
 
-/// Longest `document_id` or `user_id`, in bytes: they live as long as the document is open
-/// (and the document id is stored).
-const MAX_ID_BYTES: usize = 256;
+/// One document and one user per stream.
+const DOCUMENT_STREAM: IdentityRule = IdentityRule {
+    scope: IdField {
+        name: "document_id",
+        noun: "document",
+    },
+    user: IdField {
+        name: "user_id",
+        noun: "user",
+    },
+    default_scope: None,
+};
 
 /// Updates buffered between the stream task and tonic; they still count against the stream's
 /// byte budget in the hub (`edit.subscriber_queue_bytes`).
@@ -55,28 +66,46 @@ impl Outgoing {
     }
 }
 
-/// Starts serving one `CollaborativeEdit` stream.
-pub(crate) fn collaborative_edit(
-    hub: &EditHub,
-    stopping: &CancellationToken,
-    caller: Caller,
-    inbound: Streaming<pb::EditOperation>,
-) -> ResponseStream<pb::DocumentUpdate> {
-    let (outbound, updates) = mpsc::channel(OUTBOUND_QUEUE);
-    let stream = EditStream {
-        hub: hub.clone(),
-        caller,
-        stopping: stopping.clone(),
-        outbound,
-    };
-    // Ends when the client goes away (sends fail), when the client half-closes, or at
-    // shutdown; tracked by the hub, so shutdown waits for it.
-    hub.spawn_stream(stream.serve(inbound));
-    // Converted as tonic pulls each item to encode it; the `Outgoing` (and its share of the
-    // budget) is dropped as soon as its message exists.
-    let messages =
-        ReceiverStream::new(updates).map(|item| item.map(|out| update_to_pb(out.update())));
-    until_stopped(messages, stopping.clone())
+/// The CollaborativeEdit handler: the open documents plus the shutdown that ends every
+/// editor's stream.
+#[derive(Debug, Clone)]
+pub(crate) struct EditHandlers {
+    edits: EditHub,
+    shutdown: Shutdown,
+}
+
+impl EditHandlers {
+    pub(crate) fn new(edits: EditHub, shutdown: &Shutdown) -> Self {
+        Self {
+            edits,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Starts serving one editor: its first message joins (or edits) a document.
+    pub(crate) fn collaborative_edit(
+        &self,
+        request: Request<Streaming<pb::EditOperation>>,
+    ) -> Result<Response<ResponseStream<pb::DocumentUpdate>>, Status> {
+        let (outbound, updates) = mpsc::channel(OUTBOUND_QUEUE);
+        let stream = EditStream {
+            hub: self.edits.clone(),
+            caller: caller_of(&request),
+            stopping: self.shutdown.stopping.clone(),
+            outbound,
+        };
+        // Ends when the client goes away (sends fail), when the client half-closes, or at
+        // shutdown; tracked by the hub, so shutdown waits for it.
+        self.edits.spawn_stream(stream.serve(request.into_inner()));
+        // Converted as tonic pulls each item to encode it; the `Outgoing` (and its share of
+        // the budget) is dropped as soon as its message exists.
+        let messages =
+            ReceiverStream::new(updates).map(|item| item.map(|out| update_to_pb(out.update())));
+        Ok(Response::new(until_stopped(
+            messages,
+            self.shutdown.stopping.clone(),
+        )))
+    }
 }
 
 /// What one inbound message asks for, validated for shape.
@@ -104,20 +133,6 @@ impl TryFrom<pb::EditOperation> for Message {
     type Error = Status;
 
     fn try_from(op: pb::EditOperation) -> Result<Self, Status> {
-        if op.document_id.is_empty() {
-            return Err(Status::invalid_argument("document_id must not be empty"));
-        }
-        if op.user_id.is_empty() {
-            return Err(Status::invalid_argument("user_id must not be empty"));
-        }
-        for (field, value) in [("document_id", &op.document_id), ("user_id", &op.user_id)] {
-            if value.len() > MAX_ID_BYTES {
-                return Err(Status::invalid_argument(format!(
-                    "{field} is {} bytes; the limit is {MAX_ID_BYTES} bytes",
-                    value.len()
-                )));
-            }
-        }
         let position = non_negative("position", op.position.into())?;
         let length = non_negative("length", op.length.into())?;
         if let Some(base) = op.base_revision {
@@ -246,12 +261,16 @@ impl EditStream {
             return Ok(());
         };
         let first = Message::try_from(first)?;
-        self.caller
-            .check_claim("user_id", &first.user_id)
-            .map_err(to_status)?;
+        let ids = DOCUMENT_STREAM.first(
+            &self.caller,
+            Ids {
+                scope: &first.document_id,
+                user: &first.user_id,
+            },
+        )?;
         let mut session = self
             .hub
-            .join(&first.document_id, &first.user_id)
+            .join(ids.scope, ids.user)
             .await
             .map_err(to_status)?;
         if let Incoming::Edit(request) = first.incoming {
@@ -280,22 +299,23 @@ impl EditStream {
                         return Ok(());
                     };
                     let message = Message::try_from(message)?;
-                    // Editing as someone else is an authorization matter before a shape one.
-                    self.caller
-                        .check_claim("user_id", &message.user_id)
-                        .map_err(to_status)?;
-                    if message.document_id != session.document_id()
-                        || message.user_id != session.user_id()
-                    {
-                        return Err(Status::invalid_argument(format!(
-                            "this stream edits document {:?} as user {:?}; a message named document {:?} as user {:?}",
-                            session.document_id(),
-                            session.user_id(),
-                            message.document_id,
-                            message.user_id
-                        )));
+                    DOCUMENT_STREAM.later(
+                        &self.caller,
+                        Ids {
+                            scope: session.document_id(),
+                            user: session.user_id(),
+                        },
+                        Ids {
+                            scope: &message.document_id,
+                            user: &message.user_id,
+                        },
+                    )?;
+                    let mut incoming = message.incoming;
+                    if let Incoming::Edit(request) = &mut incoming {
+                        // A later message may leave its user_id empty: it is the stream's.
+                        session.user_id().clone_into(&mut request.user_id);
                     }
-                    self.handle(&mut session, message.incoming).await?;
+                    self.handle(&mut session, incoming).await?;
                 }
             }
         }
@@ -333,6 +353,7 @@ mod tests {
     use streamhub_biz::edit::size::UpdateShape;
 
     use super::*;
+    use crate::stream_identity::MAX_ID_BYTES;
 
     /// biz refuses updates by a bound on their size; the bound must hold for the real
     /// encoding with every field at its largest.

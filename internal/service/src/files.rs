@@ -10,7 +10,8 @@ use streamhub_api::streaming::{
     ListFilesResponse, UploadResult, UploadStatus, UploadStatusRequest,
 };
 use streamhub_biz::files::{
-    DownloadPart, DownloadRequest, FileHub, StoredFile, UploadChunk, UploadFailure,
+    DownloadPart, DownloadRequest, FileHub, FileId, FilePath, FileTarget, ListQuery, NamePrefix,
+    PageCursor, StoredFile, UploadChunk, UploadFailure, UploadId,
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -31,8 +32,11 @@ pub(crate) struct FileHandlers {
 }
 
 impl FileHandlers {
-    pub(crate) fn new(hub: FileHub, shutdown: Shutdown) -> Self {
-        Self { hub, shutdown }
+    pub(crate) fn new(hub: FileHub, shutdown: &Shutdown) -> Self {
+        Self {
+            hub,
+            shutdown: shutdown.clone(),
+        }
     }
 
     /// Commits only after the client's half-close; a cancelled upload stores nothing (a
@@ -63,14 +67,7 @@ impl FileHandlers {
         &self,
         request: Request<FileRequest>,
     ) -> Result<Response<ResponseStream<FileChunk>>, Status> {
-        let request = request.into_inner();
-        let request = DownloadRequest::new(
-            &request.file_id,
-            &request.file_path,
-            request.chunk_size,
-            request.offset,
-        )
-        .map_err(to_status)?;
+        let request = download_request(request.into_inner())?;
         let download = self.hub.download(request).await.map_err(to_status)?;
         let name = download.file.name.as_str().to_owned();
         let chunks = download
@@ -84,11 +81,8 @@ impl FileHandlers {
         request: Request<UploadStatusRequest>,
     ) -> Result<Response<UploadStatus>, Status> {
         let upload_id = request.into_inner().upload_id;
-        let offset = self
-            .hub
-            .upload_status(&upload_id)
-            .await
-            .map_err(to_status)?;
+        let id = UploadId::parse(&upload_id).map_err(to_status)?;
+        let offset = self.hub.upload_status(&id).await.map_err(to_status)?;
         Ok(Response::new(UploadStatus {
             upload_id,
             offset: size(offset),
@@ -99,15 +93,14 @@ impl FileHandlers {
         &self,
         request: Request<ListFilesRequest>,
     ) -> Result<Response<ListFilesResponse>, Status> {
-        let request = request.into_inner();
-        let page = self
-            .hub
-            .list(request.page_size, &request.page_token, &request.name_prefix)
-            .await
-            .map_err(to_status)?;
+        let query = list_query(&request.into_inner())?;
+        let page = self.hub.list(query).await.map_err(to_status)?;
         Ok(Response::new(ListFilesResponse {
             files: page.files.iter().map(file_info).collect(),
-            next_page_token: page.next_token.unwrap_or_default(),
+            next_page_token: page
+                .next
+                .map(|PageCursor(seq)| seq.to_string())
+                .unwrap_or_default(),
         }))
     }
 
@@ -115,12 +108,77 @@ impl FileHandlers {
         &self,
         request: Request<DeleteFileRequest>,
     ) -> Result<Response<DeleteFileResponse>, Status> {
-        self.hub
-            .delete(&request.into_inner().file_id)
-            .await
-            .map_err(to_status)?;
+        let id = FileId::parse("file_id", &request.into_inner().file_id).map_err(to_status)?;
+        self.hub.delete(&id).await.map_err(to_status)?;
         Ok(Response::new(DeleteFileResponse {}))
     }
+}
+
+/// A DownloadFile request as the hub takes it: exactly one of `file_id` and `file_path`, a
+/// non-negative offset, `chunk_size` 0 for the default.
+fn download_request(request: FileRequest) -> Result<DownloadRequest, Status> {
+    let target = match (request.file_id.is_empty(), request.file_path.is_empty()) {
+        (true, true) => {
+            return Err(invalid(
+                "file_id",
+                "is empty; name the file with file_id or file_path",
+            ));
+        }
+        (false, false) => {
+            return Err(invalid(
+                "file_path",
+                "must be empty when file_id is set; name the file one way",
+            ));
+        }
+        (false, true) => {
+            FileTarget::Id(FileId::parse("file_id", &request.file_id).map_err(to_status)?)
+        }
+        (true, false) => FileTarget::Path(FilePath::parse(&request.file_path).map_err(to_status)?),
+    };
+    let offset = non_negative("offset", request.offset)?;
+    let chunk_size = match non_negative::<usize, _>("chunk_size", request.chunk_size)? {
+        0 => None,
+        size => Some(size),
+    };
+    Ok(DownloadRequest::new(target, offset, chunk_size))
+}
+
+/// A ListFiles request as the hub takes it: `page_size` 0 for the default, `page_token` empty
+/// for the first page or a token an earlier page returned, `name_prefix` empty for all files.
+fn list_query(request: &ListFilesRequest) -> Result<ListQuery, Status> {
+    let page_size = match non_negative::<u32, _>("page_size", request.page_size)? {
+        0 => None,
+        size => Some(size),
+    };
+    let after = if request.page_token.is_empty() {
+        None
+    } else {
+        let seq = request
+            .page_token
+            .parse::<i64>()
+            .ok()
+            .filter(|seq| *seq > 0)
+            .ok_or_else(|| invalid("page_token", "is not a token ListFiles returned"))?;
+        Some(PageCursor(seq))
+    };
+    Ok(ListQuery {
+        page_size,
+        after,
+        name_prefix: NamePrefix::parse(&request.name_prefix).map_err(to_status)?,
+    })
+}
+
+fn invalid(field: &str, reason: &str) -> Status {
+    Status::invalid_argument(format!("{field}: {reason}"))
+}
+
+/// `value` of request field `field` as an unsigned number; negative is `INVALID_ARGUMENT`.
+fn non_negative<T, N>(field: &str, value: N) -> Result<T, Status>
+where
+    T: TryFrom<N>,
+    N: Copy + std::fmt::Display,
+{
+    T::try_from(value).map_err(|_| invalid(field, &format!("must not be negative, got {value}")))
 }
 
 /// Sizes fit `int64` (they are bounded by `data.storage.max_file_bytes`); saturate anyway.

@@ -13,31 +13,63 @@ use streamhub_biz::{
     auth::Caller,
     game::{GameHub, GameSnapshot, Seat},
 };
-use tokio_util::sync::CancellationToken;
-use tonic::{Status, Streaming};
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::{status::to_status, stream::ResponseStream, until_stopped};
+use crate::{
+    Shutdown, caller_of,
+    status::to_status,
+    stream::ResponseStream,
+    stream_identity::{IdField, IdentityRule, Ids},
+    until_stopped,
+};
 
-/// The session of an action that names none.
-const DEFAULT_SESSION: &str = "default";
-/// Longest `session_id` or `player_id`, in bytes: they live as long as the session.
-const MAX_ID_BYTES: usize = 256;
+/// One session and one player per stream; an action that names no session plays in
+/// `default`.
+const SESSION_STREAM: IdentityRule = IdentityRule {
+    scope: IdField {
+        name: "session_id",
+        noun: "session",
+    },
+    user: IdField {
+        name: "player_id",
+        noun: "player",
+    },
+    default_scope: Some("default"),
+};
 
-/// The response stream of one `GameSession` call.
-pub(crate) fn game_session(
-    hub: GameHub,
-    caller: Caller,
-    inbound: Streaming<GameAction>,
-    stopping: CancellationToken,
-) -> ResponseStream<GameState> {
-    let state = GameStream {
-        hub,
-        caller,
-        inbound,
-        seat: None,
-        finished: false,
-    };
-    until_stopped(stream::unfold(state, GameStream::step), stopping)
+/// The GameSession handler: the sessions plus the shutdown that ends every player's stream.
+#[derive(Debug, Clone)]
+pub(crate) struct GameHandlers {
+    games: GameHub,
+    shutdown: Shutdown,
+}
+
+impl GameHandlers {
+    pub(crate) fn new(games: GameHub, shutdown: &Shutdown) -> Self {
+        Self {
+            games,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// The response stream of one player: seated by the first action, leaving when the
+    /// stream ends.
+    pub(crate) fn game_session(
+        &self,
+        request: Request<Streaming<GameAction>>,
+    ) -> Result<Response<ResponseStream<GameState>>, Status> {
+        let state = GameStream {
+            hub: self.games.clone(),
+            caller: caller_of(&request),
+            inbound: request.into_inner(),
+            seat: None,
+            finished: false,
+        };
+        Ok(Response::new(until_stopped(
+            stream::unfold(state, GameStream::step),
+            self.shutdown.stopping.clone(),
+        )))
+    }
 }
 
 struct GameStream {
@@ -98,34 +130,20 @@ impl GameStream {
 
     /// The first action seats its player in its session, then takes effect.
     fn join(&mut self, first: GameAction) -> Result<(), Status> {
-        if first.player_id.is_empty() {
-            return Err(Status::invalid_argument(
-                "player_id must not be empty: the first action names the player",
-            ));
-        }
-        let session_id = if first.session_id.is_empty() {
-            DEFAULT_SESSION
-        } else {
-            &first.session_id
-        };
-        for (field, value) in [("session_id", session_id), ("player_id", &first.player_id)] {
-            if value.len() > MAX_ID_BYTES {
-                return Err(Status::invalid_argument(format!(
-                    "{field} is {} bytes; the limit is {MAX_ID_BYTES} bytes",
-                    value.len()
-                )));
-            }
-        }
-        self.caller
-            .check_claim("player_id", &first.player_id)
-            .map_err(to_status)?;
+        let ids = SESSION_STREAM.first(
+            &self.caller,
+            Ids {
+                scope: &first.session_id,
+                user: &first.player_id,
+            },
+        )?;
         let action = self
             .hub
             .parse_action(&first.action_type, &first.parameters)
             .map_err(to_status)?;
         let seat = self
             .hub
-            .join(session_id, &first.player_id, &action)
+            .join(ids.scope, ids.user, &action)
             .map_err(to_status)?;
         self.seat = Some(seat);
         Ok(())
@@ -136,26 +154,17 @@ impl GameStream {
         let Some(seat) = &self.seat else {
             return Err(Status::internal("game action before the join"));
         };
-        if !action.session_id.is_empty() && action.session_id != seat.session_id() {
-            return Err(Status::invalid_argument(format!(
-                "session_id {:?} differs from this stream's session {:?}: one session per stream",
-                action.session_id,
-                seat.session_id()
-            )));
-        }
-        if !action.player_id.is_empty() {
-            // Acting for someone else is an authorization matter before a shape one.
-            self.caller
-                .check_claim("player_id", &action.player_id)
-                .map_err(to_status)?;
-        }
-        if !action.player_id.is_empty() && action.player_id != seat.player_id() {
-            return Err(Status::invalid_argument(format!(
-                "player_id {:?} differs from this stream's player {:?}: one player per stream",
-                action.player_id,
-                seat.player_id()
-            )));
-        }
+        SESSION_STREAM.later(
+            &self.caller,
+            Ids {
+                scope: seat.session_id(),
+                user: seat.player_id(),
+            },
+            Ids {
+                scope: &action.session_id,
+                user: &action.player_id,
+            },
+        )?;
         let parsed = self
             .hub
             .parse_action(&action.action_type, &action.parameters)

@@ -15,12 +15,23 @@ mod sensors;
 mod shutdown;
 mod status;
 mod stream;
+mod stream_identity;
 mod streaming;
 
 pub use shutdown::{Shutdown, shutting_down};
 pub use status::to_status;
 pub use stream::{ResponseStream, until_stopped};
 pub use streaming::{StreamingDomain, StreamingService};
+
+/// The caller the server's authentication layer put on the request; anonymous when
+/// authentication is off.
+pub(crate) fn caller_of<T>(request: &tonic::Request<T>) -> streamhub_biz::auth::Caller {
+    request
+        .extensions()
+        .get::<streamhub_biz::auth::Caller>()
+        .cloned()
+        .unwrap_or_default()
+}
 
 /// A protobuf timestamp for a server clock reading.
 pub(crate) fn timestamp(at: std::time::SystemTime) -> prost_types::Timestamp {

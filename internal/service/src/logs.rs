@@ -13,11 +13,10 @@ use streamhub_api::streaming::{
 use streamhub_biz::logs::{
     BurstPolicy, Level, LogEntry, LogFilter, LogHub, LogQuery, NewLogEntry, bursts,
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    ResponseStream,
+    ResponseStream, Shutdown,
     request_stream::{OnShutdown, request_stream},
     to_status, until_stopped,
 };
@@ -31,16 +30,19 @@ const CONTROLLED_MAX_LIMIT: usize = 10_000;
 /// ControlledStream prepares at most this many entries at once.
 const CONTROLLED_WORKERS: usize = 10;
 
-/// The log handlers: the hub plus the shutdown signal that ends their streams.
+/// The log handlers: the hub plus the shutdown that ends their streams.
 #[derive(Debug, Clone)]
 pub(crate) struct LogHandlers {
     hub: LogHub,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl LogHandlers {
-    pub(crate) fn new(hub: LogHub, stopping: CancellationToken) -> Self {
-        Self { hub, stopping }
+    pub(crate) fn new(hub: LogHub, shutdown: &Shutdown) -> Self {
+        Self {
+            hub,
+            shutdown: shutdown.clone(),
+        }
     }
 
     /// Commits what has arrived in batches of up to [`PUSH_BATCH`]; on a bad entry, commits
@@ -53,7 +55,7 @@ impl LogHandlers {
     ) -> Result<Response<PushLogsResult>, Status> {
         let (incoming, half_close) = request_stream(
             request.into_inner(),
-            OnShutdown::EndWhenIdle(self.stopping.clone()),
+            OnShutdown::EndWhenIdle(self.shutdown.stopping.clone()),
         );
         half_close
             .confirm_while(self.push(incoming))
@@ -104,7 +106,10 @@ impl LogHandlers {
             .hub
             .stream(query)
             .map(|entry| entry.map(|entry| pb_entry(&entry)).map_err(to_status));
-        Ok(Response::new(until_stopped(entries, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            entries,
+            self.shutdown.stopping.clone(),
+        )))
     }
 
     pub(crate) fn get_data_stream(
@@ -116,7 +121,10 @@ impl LogHandlers {
             .hub
             .stream(query)
             .map(|entry| entry.map(|entry| stream_data(&entry)).map_err(to_status));
-        Ok(Response::new(until_stopped(data, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            data,
+            self.shutdown.stopping.clone(),
+        )))
     }
 
     pub(crate) fn controlled_stream(
@@ -154,7 +162,10 @@ impl LogHandlers {
                     })
             })
             .buffered(CONTROLLED_WORKERS);
-        Ok(Response::new(until_stopped(data, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            data,
+            self.shutdown.stopping.clone(),
+        )))
     }
 
     pub(crate) fn buffered_stream(
@@ -170,7 +181,10 @@ impl LogHandlers {
             };
             stream::iter(messages)
         });
-        Ok(Response::new(until_stopped(data, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            data,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }
 

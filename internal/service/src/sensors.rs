@@ -6,12 +6,47 @@ use std::time::SystemTime;
 use futures_util::{Stream, StreamExt as _};
 use streamhub_api::streaming::{self as pb, SensorData, SensorSummary};
 use streamhub_biz::sensors::{self, Reading, ReadingTime, SensorAggregate, SensorLimits};
-use tonic::Status;
+use tonic::{Request, Response, Status, Streaming};
 
-use crate::to_status;
+use crate::{
+    Shutdown,
+    request_stream::{OnShutdown, request_stream},
+    to_status,
+};
 
-/// Reads the whole client stream, then answers with the statistics of the accepted readings.
-pub(crate) async fn collect_sensor_data(
+/// The CollectSensorData handler: the sensor limits plus the shutdown that ends idle streams.
+#[derive(Debug, Clone)]
+pub(crate) struct SensorHandlers {
+    limits: SensorLimits,
+    shutdown: Shutdown,
+}
+
+impl SensorHandlers {
+    pub(crate) fn new(limits: SensorLimits, shutdown: &Shutdown) -> Self {
+        Self {
+            limits,
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// Reads the whole client stream, then answers with the statistics of the accepted
+    /// readings; a cancelled stream answers nothing.
+    pub(crate) async fn collect_sensor_data(
+        &self,
+        request: Request<Streaming<SensorData>>,
+    ) -> Result<Response<SensorSummary>, Status> {
+        let (readings, half_close) = request_stream(
+            request.into_inner(),
+            OnShutdown::EndWhenIdle(self.shutdown.stopping.clone()),
+        );
+        half_close
+            .confirm_while(aggregate(&self.limits, readings))
+            .await
+            .map(Response::new)
+    }
+}
+
+async fn aggregate(
     limits: &SensorLimits,
     readings: impl Stream<Item = Result<SensorData, Status>>,
 ) -> Result<SensorSummary, Status> {

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use streamhub_biz::Lifecycle;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
@@ -29,6 +30,15 @@ impl Shutdown {
     /// Fresh signals, neither fired.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// The signals of an application whose background work runs on `lifecycle`: shutdown
+    /// starting is the lifecycle's stop.
+    pub fn of(lifecycle: &Lifecycle) -> Self {
+        Self {
+            stopping: lifecycle.stopping().clone(),
+            grace_over: CancellationToken::new(),
+        }
     }
 }
 

@@ -1,6 +1,9 @@
 //! `streaming.StreamingService`: seed 001's service and streamhub's extensions.
 //!
-//! Every method delegates to the module of its feature; this one only holds them together.
+//! Every method delegates to the handlers of its feature, which all have one shape: a struct
+//! holding its biz hub and the server's [`Shutdown`], built with `new(hub, &shutdown)`, with a
+//! method per RPC that takes the tonic request and returns the tonic response. This file only
+//! holds them together.
 
 use streamhub_api::streaming::{
     BatchItem, BatchResult, ChatMessage, DeleteFileRequest, DeleteFileResponse, DocumentUpdate,
@@ -10,17 +13,14 @@ use streamhub_api::streaming::{
     streaming_service_server,
 };
 use streamhub_biz::{
-    auth::Caller, batch::BatchLimits, chat::RoomHub, edit::EditHub, files::FileHub, game::GameHub,
-    logs::LogHub, market::Market, sensors::SensorLimits,
+    batch::BatchLimits, chat::RoomHub, edit::EditHub, files::FileHub, game::GameHub, logs::LogHub,
+    market::Market, sensors::SensorLimits,
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
-    Shutdown, edit,
-    files::FileHandlers,
-    logs::LogHandlers,
-    request_stream::{OnShutdown, request_stream},
+    Shutdown, batch::BatchHandlers, chat::ChatHandlers, edit::EditHandlers, files::FileHandlers,
+    game::GameHandlers, logs::LogHandlers, market::MarketHandlers, sensors::SensorHandlers,
     stream::ResponseStream,
 };
 
@@ -48,54 +48,30 @@ pub struct StreamingDomain {
 /// The handler set of `streaming.StreamingService`.
 #[derive(Debug, Clone)]
 pub struct StreamingService {
-    /// Cancelled when shutdown starts; every long-lived stream ends on it.
-    stopping: CancellationToken,
-    market: Market,
-    sensor_limits: SensorLimits,
-    batch_limits: BatchLimits,
-    edits: EditHub,
+    market: MarketHandlers,
+    sensors: SensorHandlers,
+    batch: BatchHandlers,
+    chat: ChatHandlers,
+    game: GameHandlers,
+    edit: EditHandlers,
     logs: LogHandlers,
-    rooms: RoomHub,
-    games: GameHub,
     files: FileHandlers,
 }
 
 impl StreamingService {
     /// Builds the handlers; `shutdown` carries the server's shutdown signals.
     pub fn new(shutdown: &Shutdown, domain: StreamingDomain) -> Self {
-        let stopping = shutdown.stopping.clone();
-        let StreamingDomain {
-            market,
-            sensor_limits,
-            batch_limits,
-            edits,
-            logs,
-            rooms,
-            games,
-            files,
-        } = domain;
         Self {
-            logs: LogHandlers::new(logs, stopping.clone()),
-            files: FileHandlers::new(files, shutdown.clone()),
-            stopping,
-            market,
-            sensor_limits,
-            batch_limits,
-            edits,
-            rooms,
-            games,
+            market: MarketHandlers::new(domain.market, shutdown),
+            sensors: SensorHandlers::new(domain.sensor_limits, shutdown),
+            batch: BatchHandlers::new(domain.batch_limits, shutdown),
+            chat: ChatHandlers::new(domain.rooms, shutdown),
+            game: GameHandlers::new(domain.games, shutdown),
+            edit: EditHandlers::new(domain.edits, shutdown),
+            logs: LogHandlers::new(domain.logs, shutdown),
+            files: FileHandlers::new(domain.files, shutdown),
         }
     }
-}
-
-/// The caller the server's authentication layer put on the request; anonymous when
-/// authentication is off.
-fn caller_of<T>(request: &Request<T>) -> Caller {
-    request
-        .extensions()
-        .get::<Caller>()
-        .cloned()
-        .unwrap_or_default()
 }
 
 #[tonic::async_trait]
@@ -114,8 +90,7 @@ impl streaming_service_server::StreamingService for StreamingService {
         &self,
         request: Request<StockRequest>,
     ) -> Result<Response<Self::GetStockPricesStream>, Status> {
-        crate::market::get_stock_prices(&self.market, &self.stopping, request.into_inner())
-            .map(Response::new)
+        self.market.get_stock_prices(request)
     }
 
     async fn stream_logs(
@@ -143,65 +118,35 @@ impl streaming_service_server::StreamingService for StreamingService {
         &self,
         request: Request<Streaming<SensorData>>,
     ) -> Result<Response<SensorSummary>, Status> {
-        let (readings, half_close) = request_stream(
-            request.into_inner(),
-            OnShutdown::EndWhenIdle(self.stopping.clone()),
-        );
-        half_close
-            .confirm_while(crate::sensors::collect_sensor_data(
-                &self.sensor_limits,
-                readings,
-            ))
-            .await
-            .map(Response::new)
+        self.sensors.collect_sensor_data(request).await
     }
 
     async fn process_batch(
         &self,
         request: Request<Streaming<BatchItem>>,
     ) -> Result<Response<BatchResult>, Status> {
-        let (items, half_close) = request_stream(
-            request.into_inner(),
-            OnShutdown::EndWhenIdle(self.stopping.clone()),
-        );
-        half_close
-            .confirm_while(crate::batch::process_batch(&self.batch_limits, items))
-            .await
-            .map(Response::new)
+        self.batch.process_batch(request).await
     }
 
     async fn chat(
         &self,
         request: Request<Streaming<ChatMessage>>,
     ) -> Result<Response<Self::ChatStream>, Status> {
-        Ok(Response::new(crate::chat::chat(
-            self.rooms.clone(),
-            caller_of(&request),
-            request.into_inner(),
-            self.stopping.clone(),
-        )))
+        self.chat.chat(request)
     }
 
     async fn game_session(
         &self,
         request: Request<Streaming<GameAction>>,
     ) -> Result<Response<Self::GameSessionStream>, Status> {
-        Ok(Response::new(crate::game::game_session(
-            self.games.clone(),
-            caller_of(&request),
-            request.into_inner(),
-            self.stopping.clone(),
-        )))
+        self.game.game_session(request)
     }
 
     async fn collaborative_edit(
         &self,
         request: Request<Streaming<EditOperation>>,
     ) -> Result<Response<Self::CollaborativeEditStream>, Status> {
-        let caller = caller_of(&request);
-        let updates =
-            edit::collaborative_edit(&self.edits, &self.stopping, caller, request.into_inner());
-        Ok(Response::new(updates))
+        self.edit.collaborative_edit(request)
     }
 
     async fn get_data_stream(

@@ -202,7 +202,7 @@ async fn bad_requests_are_refused_naming_the_field() {
         (
             request(&["A"], 0, 5),
             Code::InvalidArgument,
-            "interval_ms: 5ms is below the minimum",
+            "interval: 5ms is below the minimum",
         ),
         (
             request(&["A", "B", "C", "D"], 0, 0),

@@ -30,13 +30,13 @@ use std::{
 
 use futures_util::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
+use tokio_util::sync::CancellationToken;
 
 use super::{
     ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, NewChatEvent, Offer, RoomBus,
     RoomRepo, RoomStats, Subscription,
 };
-use crate::{Error, Result};
+use crate::{Error, Lifecycle, Result};
 
 /// Requests waiting for the appender; senders wait when it is full.
 const APPEND_QUEUE: usize = 1024;
@@ -52,8 +52,7 @@ pub struct InProcessRooms {
     repo: Arc<dyn RoomRepo>,
     appends: mpsc::Sender<Request>,
     next_member: AtomicU64,
-    stopping: CancellationToken,
-    tasks: TaskTracker,
+    lifecycle: Lifecycle,
 }
 
 /// What the handles and the appender share.
@@ -178,14 +177,9 @@ impl Drop for JoinReservation<'_> {
 }
 
 impl InProcessRooms {
-    /// Rooms over `repo`; the appender task runs on `tasks` until `stopping` has fired and
+    /// Rooms over `repo`; the appender task runs on `lifecycle` until shutdown has started and
     /// every member has left (so the leaves of a shutdown are stored too).
-    pub fn new(
-        repo: Arc<dyn RoomRepo>,
-        limits: ChatLimits,
-        stopping: CancellationToken,
-        tasks: &TaskTracker,
-    ) -> Self {
+    pub fn new(repo: Arc<dyn RoomRepo>, limits: ChatLimits, lifecycle: &Lifecycle) -> Self {
         let shared = Arc::new(Shared::default());
         let (appends, queue) = mpsc::channel(APPEND_QUEUE);
         let appender = Appender {
@@ -194,17 +188,16 @@ impl InProcessRooms {
             keep: stored_per_room(limits.history),
             queue,
             pending: Vec::new(),
-            stopping: stopping.clone(),
+            stopping: lifecycle.stopping().clone(),
         };
-        tasks.spawn(appender.run());
+        lifecycle.spawn(appender.run());
         Self {
             limits,
             shared,
             repo,
             appends,
             next_member: AtomicU64::new(1),
-            stopping,
-            tasks: tasks.clone(),
+            lifecycle: lifecycle.clone(),
         }
     }
 
@@ -292,7 +285,7 @@ impl RoomBus for InProcessRooms {
         last_seen_id: i64,
     ) -> BoxFuture<'a, Result<Subscription>> {
         Box::pin(async move {
-            if self.stopping.is_cancelled() {
+            if self.lifecycle.is_stopping() {
                 return Err(Error::ShuttingDown);
             }
             let mut reservation = self.reserve(room_id)?;
@@ -356,7 +349,7 @@ impl RoomBus for InProcessRooms {
             // The appender is busy: hand the leave to a task so it is still stored and
             // announced. A closed queue means the appender is gone, and the room with it.
             let appends = self.appends.clone();
-            self.tasks.spawn(async move {
+            self.lifecycle.spawn(async move {
                 let _ = appends.send(leave).await;
             });
         }
@@ -657,27 +650,19 @@ mod tests {
         repo: Arc<MemoryRoomRepo>,
         rooms: Arc<InProcessRooms>,
         hub: RoomHub,
-        stopping: CancellationToken,
-        tasks: TaskTracker,
+        lifecycle: Lifecycle,
     }
 
     fn fixture_with(limits: ChatLimits) -> Fixture {
         let repo = Arc::new(MemoryRoomRepo::default());
-        let stopping = CancellationToken::new();
-        let tasks = TaskTracker::new();
-        let rooms = Arc::new(InProcessRooms::new(
-            repo.clone(),
-            limits,
-            stopping.clone(),
-            &tasks,
-        ));
+        let lifecycle = Lifecycle::new();
+        let rooms = Arc::new(InProcessRooms::new(repo.clone(), limits, &lifecycle));
         let hub = RoomHub::new(rooms.clone(), limits.max_message_bytes);
         Fixture {
             repo,
             rooms,
             hub,
-            stopping,
-            tasks,
+            lifecycle,
         }
     }
 
@@ -988,21 +973,20 @@ mod tests {
         let Fixture {
             hub,
             repo,
-            stopping,
-            tasks,
+            lifecycle,
             ..
         } = fixture();
         let ann = hub.join("r", "ann", 0).await.expect("join");
         let bob = hub.join("r", "bob", 0).await.expect("join");
-        stopping.cancel();
+        lifecycle.stop();
         let err = hub.join("r", "cid", 0).await.expect_err("no joins now");
         assert!(matches!(err, Error::ShuttingDown), "{err:?}");
         drop(ann);
         drop(bob);
-        tasks.close();
-        tokio::time::timeout(Duration::from_secs(5), tasks.wait())
-            .await
-            .expect("the appender ends once the rooms are empty");
+        assert!(
+            lifecycle.stop_and_wait(Duration::from_secs(5)).await,
+            "the appender ends once the rooms are empty"
+        );
         assert_eq!(repo.kept_ids("r"), [1, 2, 3, 4], "both leaves are stored");
     }
 }

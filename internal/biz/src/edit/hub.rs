@@ -32,14 +32,13 @@ use std::{
 };
 
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::{sync::CancellationToken, task::TaskTracker};
 
 use super::{
     document::{AppliedEdit, Document, DocumentLimits, EditRequest, PreparedEdit},
     repo::DocumentRepo,
     size::UpdateShape,
 };
-use crate::{Error, Result};
+use crate::{Error, Lifecycle, Result};
 
 /// Bounds of collaborative editing, from the `edit` config section.
 #[derive(Debug, Clone, Copy)]
@@ -180,8 +179,7 @@ struct HubInner {
     cut_offs: AtomicU64,
     repo: Arc<dyn DocumentRepo>,
     limits: EditLimits,
-    stopping: CancellationToken,
-    tasks: TaskTracker,
+    lifecycle: Lifecycle,
 }
 
 /// The open documents. Cheap to clone.
@@ -198,13 +196,8 @@ const COMMAND_QUEUE: usize = 256;
 const JOIN_ATTEMPTS: usize = 64;
 
 impl EditHub {
-    /// A hub whose actors run on `tasks` and stop when `stopping` fires.
-    pub fn new(
-        repo: Arc<dyn DocumentRepo>,
-        limits: EditLimits,
-        stopping: CancellationToken,
-        tasks: TaskTracker,
-    ) -> Self {
+    /// A hub whose actors (and streams) run on `lifecycle` and stop when shutdown starts.
+    pub fn new(repo: Arc<dyn DocumentRepo>, limits: EditLimits, lifecycle: &Lifecycle) -> Self {
         Self {
             inner: Arc::new(HubInner {
                 actors: Mutex::new(HashMap::new()),
@@ -212,8 +205,7 @@ impl EditHub {
                 cut_offs: AtomicU64::new(0),
                 repo,
                 limits,
-                stopping,
-                tasks,
+                lifecycle: lifecycle.clone(),
             }),
         }
     }
@@ -224,7 +216,7 @@ impl EditHub {
     where
         F: std::future::Future<Output = ()> + Send + 'static,
     {
-        self.inner.tasks.spawn(task);
+        self.inner.lifecycle.spawn(task);
     }
 
     /// Number of documents open now.
@@ -268,11 +260,10 @@ impl EditHub {
                 updates: joined.updates,
                 queued_bytes: joined.queued_bytes,
                 ended: joined.ended,
-                stopping: self.inner.stopping.clone(),
-                tasks: self.inner.tasks.clone(),
+                lifecycle: self.inner.lifecycle.clone(),
             });
         }
-        if self.inner.stopping.is_cancelled() {
+        if self.inner.lifecycle.is_stopping() {
             return Err(Error::ShuttingDown);
         }
         Err(Error::DocumentKeptClosing {
@@ -282,7 +273,7 @@ impl EditHub {
 
     /// The running actor of `document_id`, started if there is none.
     fn actor_for(&self, document_id: &str) -> Result<ActorHandle> {
-        if self.inner.stopping.is_cancelled() {
+        if self.inner.lifecycle.is_stopping() {
             return Err(Error::ShuttingDown);
         }
         let mut actors = self.inner.actors();
@@ -304,7 +295,7 @@ impl EditHub {
         let id = document_id.to_owned();
         let generation = actor.generation;
         self.inner
-            .tasks
+            .lifecycle
             .spawn(async move { run_actor(inner, id, generation, queue).await });
         Ok(actor)
     }
@@ -340,9 +331,8 @@ pub struct EditSession {
     /// Bytes of updates this session holds: queued, or taken and not yet dropped.
     queued_bytes: Arc<AtomicUsize>,
     ended: Arc<OnceLock<Ended>>,
-    stopping: CancellationToken,
     /// Owns the task that delivers a leave the busy actor could not take at once.
-    tasks: TaskTracker,
+    lifecycle: Lifecycle,
 }
 
 impl EditSession {
@@ -415,8 +405,8 @@ impl Drop for EditSession {
         if let Err(mpsc::error::TrySendError::Full(leave)) = self.commands.try_send(leave) {
             // The actor is busy: hand the leave to a task so presence is still updated.
             let commands = self.commands.clone();
-            let stopping = self.stopping.clone();
-            self.tasks.spawn(async move {
+            let stopping = self.lifecycle.stopping().clone();
+            self.lifecycle.spawn(async move {
                 tokio::select! {
                     _ = commands.send(leave) => {}
                     () = stopping.cancelled() => {}
@@ -487,7 +477,7 @@ async fn run_actor(
     loop {
         let command = tokio::select! {
             biased;
-            () = inner.stopping.cancelled() => break,
+            () = inner.lifecycle.stopping().cancelled() => break,
             command = queue.recv() => command,
         };
         let Some(command) = command else { break };
@@ -789,11 +779,11 @@ mod tests {
     };
 
     fn hub(repo: Arc<MemoryDocumentRepo>) -> EditHub {
-        EditHub::new(repo, LIMITS, CancellationToken::new(), TaskTracker::new())
+        EditHub::new(repo, LIMITS, &Lifecycle::new())
     }
 
     fn hub_with(repo: Arc<MemoryDocumentRepo>, limits: EditLimits) -> EditHub {
-        EditHub::new(repo, limits, CancellationToken::new(), TaskTracker::new())
+        EditHub::new(repo, limits, &Lifecycle::new())
     }
 
     fn insert(user: &str, text: &str) -> EditRequest {

@@ -15,7 +15,8 @@ mod upload;
 
 pub use hub::{
     DEFAULT_CHUNK_SIZE, DEFAULT_PAGE_SIZE, Download, DownloadPart, DownloadRequest, FileHub,
-    FileLimits, FilePage, FileTarget, MAX_CHUNK_SIZE, MAX_PAGE_SIZE, MIN_CHUNK_SIZE, UploadFailure,
+    FileLimits, FilePage, FileTarget, ListQuery, MAX_CHUNK_SIZE, MAX_PAGE_SIZE, MIN_CHUNK_SIZE,
+    PageCursor, UploadFailure,
 };
 pub use names::{
     Checksum, DEFAULT_FILE_NAME, FileId, FileName, FilePath, MAX_FILE_NAME_BYTES,

@@ -21,10 +21,9 @@ use std::{
 
 use futures_util::{Stream, stream};
 use tokio::sync::{Mutex, broadcast};
-use tokio_util::sync::CancellationToken;
 
 use super::{LogEntry, LogFilter, LogRepo, NewLogEntry};
-use crate::Result;
+use crate::{Lifecycle, Result};
 
 /// Entries a follower reads from the store per query: bounds its memory while catching up.
 const PAGE: u32 = 512;
@@ -40,6 +39,8 @@ struct Inner {
     live: broadcast::Sender<Arc<LogEntry>>,
     /// Held across commit and publish so the broadcast carries ids in increasing order.
     write: Mutex<()>,
+    /// Commits run as tasks of their own, tracked here.
+    lifecycle: Lifecycle,
 }
 
 impl Inner {
@@ -103,14 +104,16 @@ pub struct RetentionPolicy {
 }
 
 impl LogHub {
-    /// A hub over `repo` whose broadcast holds `live_buffer` entries (at least one).
-    pub fn new(repo: Arc<dyn LogRepo>, live_buffer: usize) -> Self {
+    /// A hub over `repo` whose broadcast holds `live_buffer` entries (at least one); its
+    /// commits and its retention run on `lifecycle`.
+    pub fn new(repo: Arc<dyn LogRepo>, live_buffer: usize, lifecycle: &Lifecycle) -> Self {
         let (live, _) = broadcast::channel(live_buffer.max(1));
         Self {
             inner: Arc::new(Inner {
                 repo,
                 live,
                 write: Mutex::new(()),
+                lifecycle: lifecycle.clone(),
             }),
         }
     }
@@ -126,7 +129,9 @@ impl LogHub {
             return Ok(None);
         }
         let inner = Arc::clone(&self.inner);
-        tokio::spawn(async move { inner.commit_and_publish(entries).await })
+        self.inner
+            .lifecycle
+            .spawn(async move { inner.commit_and_publish(entries).await })
             .await
             .map_err(|err| crate::Error::Storage(format!("appending log entries failed: {err}")))?
     }
@@ -159,10 +164,14 @@ impl LogHub {
         })
     }
 
-    /// Deletes what `policy` says every `policy.interval` (first run at once) until `stopping`
-    /// fires. Failures are logged and retried at the next run.
-    pub async fn run_retention(self, policy: RetentionPolicy, stopping: CancellationToken) {
-        crate::run_every(policy.interval, &stopping, || self.enforce(policy)).await;
+    /// Starts deleting what `policy` says every `policy.interval` (first run at once) until
+    /// shutdown. Failures are logged and retried at the next run.
+    pub fn spawn_retention(&self, policy: RetentionPolicy) {
+        let hub = self.clone();
+        self.inner.lifecycle.spawn_every(policy.interval, move || {
+            let hub = hub.clone();
+            async move { hub.enforce(policy).await }
+        });
     }
 
     async fn enforce(&self, policy: RetentionPolicy) {
@@ -437,7 +446,7 @@ mod tests {
 
     #[tokio::test]
     async fn append_reports_the_ids_of_the_batch() {
-        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16);
+        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16, &Lifecycle::new());
         assert_eq!(hub.append(Vec::new()).await.expect("empty"), None);
         write(&hub, 2).await;
         let appended = hub
@@ -457,7 +466,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_follow_the_stream_ends_after_the_stored_matches() {
-        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16);
+        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16, &Lifecycle::new());
         hub.append(vec![
             entry("a", Level::Debug),
             entry("b", Level::Warn),
@@ -504,7 +513,7 @@ mod tests {
 
     #[tokio::test]
     async fn stored_entries_beyond_one_page_are_all_delivered() {
-        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16);
+        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 16, &Lifecycle::new());
         write(&hub, PAGE as usize * 2 + 7).await;
         let got = ids(hub.stream(LogQuery::default())).await;
         assert_eq!(got, (1..=PAGE as i64 * 2 + 7).collect::<Vec<_>>());
@@ -513,7 +522,7 @@ mod tests {
     #[tokio::test]
     async fn a_follower_that_lags_behind_the_live_buffer_catches_up_from_the_store() {
         // A live buffer of 1: any burst of writes overtakes the follower.
-        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 1);
+        let hub = LogHub::new(Arc::new(MemoryRepo::default()), 1, &Lifecycle::new());
         write(&hub, 3).await;
         let mut follower = pin!(hub.stream(LogQuery {
             follow: true,
@@ -540,7 +549,7 @@ mod tests {
         let repo = Arc::new(MemoryRepo::default());
         // Nothing matches the tail query; the first matching entry is committed just after.
         *repo.after_tail_query.lock().expect("not poisoned") = Some(entry("svc", Level::Error));
-        let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16);
+        let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16, &Lifecycle::new());
         let mut follower = pin!(hub.stream(LogQuery {
             filter: LogFilter {
                 service: None,
@@ -586,7 +595,7 @@ mod tests {
             .expect("runtime");
         runtime.block_on(async {
             let repo = Arc::new(MemoryRepo::default());
-            let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16);
+            let hub = LogHub::new(Arc::clone(&repo) as Arc<dyn LogRepo>, 16, &Lifecycle::new());
             write(&hub, 10).await;
             *repo.kept_from.lock().expect("not poisoned") = 6;
             let resumed = |after_id| {

@@ -16,7 +16,10 @@ use streamhub_biz::compat::ChatHub;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
-use crate::request_stream::{OnShutdown, request_stream};
+use crate::{
+    Shutdown,
+    request_stream::{OnShutdown, request_stream},
+};
 
 pub use chat::ChatService;
 pub use chatify::ChatifyService;
@@ -36,14 +39,15 @@ pub struct CompatServices {
 impl CompatServices {
     /// Builds the handlers. `hub` is seed 000's conversation; `pace` separates the messages a
     /// server stream generates by itself; `max_message_bytes` is the largest message the
-    /// server sends (a reply built from many requests must fit in it); `stopping` is the
-    /// server's shutdown signal.
+    /// server sends (a reply built from many requests must fit in it); `shutdown` ends the
+    /// streams.
     pub fn new(
         hub: ChatHub,
         pace: Duration,
         max_message_bytes: usize,
-        stopping: CancellationToken,
+        shutdown: &Shutdown,
     ) -> Self {
+        let stopping = shutdown.stopping.clone();
         Self {
             chat: ChatService::new(hub, stopping.clone()),
             stream: StreamService::new(pace, stopping.clone()),
