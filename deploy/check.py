@@ -74,16 +74,35 @@ def duration_seconds(text):
     return total
 
 
-def flatten(tree, prefix=""):
-    """The dotted key paths of a YAML mapping's leaves."""
-    keys = set()
+def leaves(tree, prefix=""):
+    """The leaves of a YAML mapping, by dotted key path."""
+    found = {}
     for key, value in (tree or {}).items():
         path = f"{prefix}{key}"
-        if isinstance(value, dict):
-            keys |= flatten(value, path + ".")
+        if isinstance(value, dict) and value:
+            found.update(leaves(value, path + "."))
         else:
-            keys.add(path)
-    return keys
+            found[path] = value
+    return found
+
+
+def merged(base, override):
+    """`override` laid over `base` key by key, as the server merges its configuration files."""
+    result = dict(base or {})
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(result.get(key), dict):
+            result[key] = merged(result[key], value)
+        else:
+            result[key] = value
+    return result
+
+
+def deployed_config():
+    """What the deployed server runs with: the defaults (configs/config.yaml, which a test in
+    internal/conf keeps equal to the built-in ones) overlaid with deploy/config.yaml, which
+    holds only what a deployment changes."""
+    defaults = yaml.safe_load((ROOT / "configs" / "config.yaml").read_text())
+    return merged(defaults, yaml.safe_load((DEPLOY / "config.yaml").read_text()))
 
 
 def port_of(addr):
@@ -196,17 +215,24 @@ def configuration(report, binary, objects):
         "k8s ConfigMap config.yaml equals deploy/config.yaml",
         "the texts differ; copy deploy/config.yaml into deploy/k8s/configmap.yaml",
     )
-    documented = flatten(yaml.safe_load((ROOT / "configs" / "config.yaml").read_text()))
-    unknown = flatten(yaml.safe_load(deployed.read_text())) - documented
+    defaults = leaves(yaml.safe_load((ROOT / "configs" / "config.yaml").read_text()))
+    overrides = leaves(yaml.safe_load(deployed.read_text()))
+    unknown = set(overrides) - set(defaults)
     report.expect(
         not unknown,
         "deploy/config.yaml uses only keys of configs/config.yaml",
         f"unknown keys {sorted(unknown)}",
     )
+    restated = sorted(key for key, value in overrides.items() if defaults.get(key) == value)
+    report.expect(
+        not restated,
+        "deploy/config.yaml sets only keys that differ from the defaults",
+        f"{restated} restate configs/config.yaml; leave them out",
+    )
 
 
 def invariants(report, objects):
-    config = yaml.safe_load((DEPLOY / "config.yaml").read_text())
+    config = deployed_config()
     server = config["server"]
     grace = duration_seconds(server["grpc"]["shutdown_grace"])
     grpc_port = port_of(server["grpc"]["addr"])

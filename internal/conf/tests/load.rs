@@ -34,6 +34,71 @@ fn the_shipped_config_documents_exactly_the_defaults() {
     assert_eq!(format!("{loaded:?}"), format!("{:?}", Config::default()));
 }
 
+/// configs/config.yaml is the config reference, so a key left out of it is a key nobody can
+/// look up; the test above cannot see that, as a missing key loads as its default.
+#[test]
+fn the_shipped_config_lists_every_key() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/config.yaml");
+    let text = fs::read_to_string(&shipped).expect("configs/config.yaml is readable");
+    let tree = config::Config::builder()
+        .add_source(config::File::from_str(&text, config::FileFormat::Yaml))
+        .build()
+        .and_then(config::Config::try_deserialize::<config::Map<String, config::Value>>)
+        .expect("configs/config.yaml parses");
+    let mut listed = Vec::new();
+    yaml_keys(tree, "", &mut listed);
+    let keys = debug_keys(&format!("{:#?}", Config::default()));
+    let missing: Vec<_> = keys.iter().filter(|key| !listed.contains(key)).collect();
+    let extra: Vec<_> = listed.iter().filter(|key| !keys.contains(key)).collect();
+    assert!(
+        missing.is_empty() && extra.is_empty(),
+        "configs/config.yaml lacks {missing:?} and lists {extra:?}, which Config does not have"
+    );
+}
+
+/// The dotted paths of a parsed YAML tree's leaves; an empty mapping (`tokens: {}`) is a leaf.
+fn yaml_keys(tree: config::Map<String, config::Value>, prefix: &str, keys: &mut Vec<String>) {
+    for (key, value) in tree {
+        let path = format!("{prefix}{key}");
+        match value.into_table() {
+            Ok(table) if !table.is_empty() => yaml_keys(table, &format!("{path}."), keys),
+            _ => keys.push(path),
+        }
+    }
+}
+
+/// The dotted paths of the leaves in the pretty `Debug` of a config struct: a line
+/// `name: Type {` opens a section, `}` closes it, any other `name: value` is a key.
+fn debug_keys(debug: &str) -> Vec<String> {
+    let mut sections: Vec<&str> = Vec::new();
+    let mut keys = Vec::new();
+    for line in debug.lines().skip(1).map(str::trim) {
+        if line.starts_with('}') {
+            sections.pop();
+            continue;
+        }
+        let Some((name, value)) = line.split_once(": ") else {
+            panic!("unexpected line in the Debug of Config: {line:?}");
+        };
+        if value.ends_with('{') {
+            sections.push(name);
+            continue;
+        }
+        let path = sections
+            .iter()
+            .chain(std::iter::once(&name))
+            .copied()
+            .collect::<Vec<_>>()
+            .join(".");
+        // AuthConf's Debug redacts the tokens and adds the users they stand for, which is
+        // not a key of its own.
+        if path != "auth.users" {
+            keys.push(path);
+        }
+    }
+    keys
+}
+
 #[test]
 fn a_directory_merges_its_yaml_files_in_name_order() {
     let dir = tempfile::tempdir().expect("temp dir");
