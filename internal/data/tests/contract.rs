@@ -39,3 +39,20 @@ mod file_store {
 
     streamhub_biz::file_store_contract!(sqlite_file_store);
 }
+
+mod document_repo {
+    use streamhub_biz::edit::DocumentRepo;
+    use streamhub_data::SqliteDocumentRepo;
+
+    use super::*;
+
+    async fn sqlite_document_repo() -> (Arc<dyn DocumentRepo>, (Database, TempDir)) {
+        let (database, dir) = database().await;
+        (
+            Arc::new(SqliteDocumentRepo::new(&database)),
+            (database, dir),
+        )
+    }
+
+    streamhub_biz::document_repo_contract!(sqlite_document_repo);
+}
