@@ -302,6 +302,52 @@ async fn a_subscriber_a_full_queue_behind_is_cut_off_and_the_others_go_on() {
         .expect("the document goes on");
 }
 
+/// Two subscribers that fall behind on the same update are two cut-offs, whatever order
+/// their leaving is told in.
+#[tokio::test]
+async fn subscribers_cut_off_by_one_update_are_counted_once_each() {
+    let repo = MemoryDocumentRepo::new();
+    let hub = hub(
+        &repo,
+        EditLimits {
+            // Room for the writer's own edit and two leaves in one step.
+            subscriber_queue: 3,
+            ..LIMITS
+        },
+    );
+    let mut first = join(&hub, "first").await;
+    let mut second = join(&hub, "second").await;
+    let mut writer = join(&hub, "writer").await;
+    assert_eq!(drain(&mut first), 2, "second and the writer joining");
+    assert_eq!(drain(&mut second), 1, "the writer joining");
+    // From here on neither reads: the same edits fill both queues, the same one overflows both.
+    for text in ["a", "b", "c"] {
+        writer
+            .submit(prepend("writer", text))
+            .await
+            .expect("an edit");
+        drain(&mut writer);
+    }
+    assert_eq!(hub.slow_consumers_cut_off(), 0, "both queues are full");
+    writer
+        .submit(prepend("writer", "d"))
+        .await
+        .expect("the writer goes on");
+    assert_eq!(
+        hub.slow_consumers_cut_off(),
+        2,
+        "two subscribers, two cut-offs"
+    );
+    let mut left = Vec::new();
+    while let Some(update) = writer.try_next_update() {
+        if update.edit.is_none() {
+            left.push(update.user_id.clone());
+        }
+    }
+    left.sort();
+    assert_eq!(left, ["first", "second"], "each leaving told once");
+}
+
 /// Edits `flood` makes once `sleepy` has joined.
 const FLOOD_EDITS: usize = 6;
 
