@@ -752,12 +752,16 @@ impl Actor {
                 Err(mpsc::error::TrySendError::Closed(_)) => gone.push(id),
             }
         }
-        for id in gone {
-            if let Some(subscriber) = self.subscribers.remove(&id) {
-                // Dropping its sender ends the subscriber's stream; tell the rest.
-                let update = self.update(&subscriber.user_id, None);
-                self.broadcast_except(u64::MAX, update);
-            }
+        // Every subscriber that went leaves before the rest are told, so that none of them is
+        // sent another's leave (and counted as cut off once more when its queue is full).
+        let gone: Vec<Subscriber> = gone
+            .iter()
+            .filter_map(|id| self.subscribers.remove(id))
+            .collect();
+        for subscriber in gone {
+            // Dropping its sender ends the subscriber's stream; tell the rest.
+            let update = self.update(&subscriber.user_id, None);
+            self.broadcast_except(u64::MAX, update);
         }
     }
 }

@@ -1,6 +1,8 @@
-//! [`MemoryDocumentRepo`]: an in-memory [`DocumentRepo`] for the hub's tests, with the two
-//! things SQLite cannot be told to do on cue: fail, and hold a write until the test lets it
-//! go (to line up a race deterministically).
+//! [`MemoryDocumentRepo`]: an in-memory [`DocumentRepo`] for the hub's tests, with the things
+//! SQLite cannot be told to do on cue: fail (refused, or unavailable for a while), hold a write
+//! until the test lets it go (to line up a race deterministically), and tell which edits each
+//! write carried. It keeps the promises of the real repository: the suite in
+//! [`super::contract`] runs against both.
 
 use std::{
     collections::HashMap,
@@ -26,6 +28,12 @@ pub(crate) struct MemoryDocumentRepo {
     /// While set, every `append` fails (after passing the gate) with a detail a client must
     /// never see.
     fail_appends: AtomicBool,
+    /// A failing append fails as [`Error::StorageUnavailable`] rather than [`Error::Storage`].
+    unavailable: AtomicBool,
+    /// While set, every `load` fails as unavailable.
+    fail_loads: AtomicBool,
+    /// The revisions of each append that succeeded, in order.
+    saved: Mutex<Vec<Vec<i64>>>,
     /// When set, every `append` first takes one permit: a test holds writes by giving none.
     append_gate: Mutex<Option<Arc<Semaphore>>>,
     /// Appends that reached the gate (whether or not they passed it yet).
@@ -40,6 +48,9 @@ impl MemoryDocumentRepo {
         Arc::new(Self {
             documents: Mutex::default(),
             fail_appends: AtomicBool::new(false),
+            unavailable: AtomicBool::new(false),
+            fail_loads: AtomicBool::new(false),
+            saved: Mutex::default(),
             append_gate: Mutex::default(),
             appends_started: Semaphore::new(0),
         })
@@ -47,6 +58,23 @@ impl MemoryDocumentRepo {
 
     pub(crate) fn fail_appends(&self, fail: bool) {
         self.fail_appends.store(fail, Ordering::SeqCst);
+    }
+
+    /// Makes failing appends fail as unavailable (`true`: busy, unreachable) or as refused.
+    pub(crate) fn fail_as_unavailable(&self, unavailable: bool) {
+        self.unavailable.store(unavailable, Ordering::SeqCst);
+    }
+
+    pub(crate) fn fail_loads(&self, fail: bool) {
+        self.fail_loads.store(fail, Ordering::SeqCst);
+    }
+
+    /// The revisions each successful append saved, one list per append.
+    pub(crate) fn saved_revisions(&self) -> Vec<Vec<i64>> {
+        self.saved
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// Makes every later `append` wait for a permit of the returned semaphore.
@@ -87,6 +115,9 @@ impl DocumentRepo for MemoryDocumentRepo {
         recent_ops: usize,
     ) -> BoxFuture<'a, Result<Option<StoredDocument>>> {
         Box::pin(async move {
+            if self.fail_loads.load(Ordering::SeqCst) {
+                return Err(Error::StorageUnavailable(FAILURE_DETAIL.to_owned()));
+            }
             Ok(self.lock_documents().get(id).cloned().map(|mut stored| {
                 let skip = stored.recent.len().saturating_sub(recent_ops);
                 stored.recent.drain(..skip);
@@ -113,8 +144,20 @@ impl DocumentRepo for MemoryDocumentRepo {
                 permit.forget();
             }
             if self.fail_appends.load(Ordering::SeqCst) {
-                return Err(Error::Storage(FAILURE_DETAIL.to_owned()));
+                let detail = FAILURE_DETAIL.to_owned();
+                return Err(if self.unavailable.load(Ordering::SeqCst) {
+                    Error::StorageUnavailable(detail)
+                } else {
+                    Error::Storage(detail)
+                });
             }
+            if edits.is_empty() {
+                return Ok(());
+            }
+            self.saved
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(edits.iter().map(|edit| edit.revision).collect());
             let mut documents = self.lock_documents();
             let stored = documents.entry(id.to_owned()).or_insert(StoredDocument {
                 text: String::new(),
@@ -134,4 +177,18 @@ impl DocumentRepo for MemoryDocumentRepo {
             Ok(())
         })
     }
+}
+
+/// The contract every repository keeps, run against this one.
+mod contract {
+    use std::sync::Arc;
+
+    use super::MemoryDocumentRepo;
+    use crate::edit::DocumentRepo;
+
+    async fn memory_repo() -> (Arc<dyn DocumentRepo>, ()) {
+        (MemoryDocumentRepo::new(), ())
+    }
+
+    crate::document_repo_contract!(memory_repo);
 }

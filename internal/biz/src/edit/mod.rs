@@ -1,8 +1,12 @@
 //! Collaborative editing: operational transformation, the document model, the document
 //! actors, and the storage trait they persist through.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 mod document;
 mod hub;
+#[cfg(test)]
+mod hub_tests;
 #[cfg(test)]
 mod memory;
 pub mod ot;

@@ -8,7 +8,13 @@
 //! which `streamhub-data` implements; the promise it must keep is that a file is visible only
 //! once its bytes are durable in the store and its row is committed.
 
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 mod hub;
+#[cfg(test)]
+mod hub_tests;
+#[cfg(test)]
+mod memory_store;
 mod names;
 mod store;
 mod upload;
