@@ -108,19 +108,12 @@ impl EditHandlers {
     }
 }
 
-/// What one inbound message asks for, validated for shape.
+/// What one inbound message asks for, validated for shape (its identity is the stream's
+/// rule, checked before).
 #[derive(Debug)]
 enum Incoming {
     Join,
     Edit(EditRequest),
-}
-
-/// One inbound message with the identity it names.
-#[derive(Debug)]
-struct Message {
-    document_id: String,
-    user_id: String,
-    incoming: Incoming,
 }
 
 fn non_negative(field: &str, value: i64) -> Result<usize, Status> {
@@ -129,7 +122,7 @@ fn non_negative(field: &str, value: i64) -> Result<usize, Status> {
     })
 }
 
-impl TryFrom<pb::EditOperation> for Message {
+impl TryFrom<pb::EditOperation> for Incoming {
     type Error = Status;
 
     fn try_from(op: pb::EditOperation) -> Result<Self, Status> {
@@ -140,11 +133,7 @@ impl TryFrom<pb::EditOperation> for Message {
         }
         let kind = match op.operation_type.to_ascii_uppercase().as_str() {
             "JOIN" => {
-                return Ok(Self {
-                    document_id: op.document_id,
-                    user_id: op.user_id,
-                    incoming: Incoming::Join,
-                });
+                return Ok(Self::Join);
             }
             "INSERT" => EditKind::Insert,
             "DELETE" => EditKind::Delete,
@@ -180,17 +169,13 @@ impl TryFrom<pb::EditOperation> for Message {
             }
             EditKind::Format => (TextOp::Noop, op.content),
         };
-        Ok(Self {
-            document_id: op.document_id,
-            user_id: op.user_id.clone(),
-            incoming: Incoming::Edit(EditRequest {
-                user_id: op.user_id,
-                kind,
-                op: text_op,
-                format,
-                base_revision: op.base_revision,
-            }),
-        })
+        Ok(Self::Edit(EditRequest {
+            user_id: op.user_id,
+            kind,
+            op: text_op,
+            format,
+            base_revision: op.base_revision,
+        }))
     }
 }
 
@@ -260,7 +245,7 @@ impl EditStream {
         let Some(first) = first else {
             return Ok(());
         };
-        let first = Message::try_from(first)?;
+        // Identity before shape: a message that names no document is refused for that first.
         let ids = DOCUMENT_STREAM.first(
             &self.caller,
             Ids {
@@ -268,12 +253,15 @@ impl EditStream {
                 user: &first.user_id,
             },
         )?;
+        let (document_id, user_id) = (ids.scope.to_owned(), ids.user.to_owned());
+        let first = Incoming::try_from(first)?;
         let mut session = self
             .hub
-            .join(ids.scope, ids.user)
+            .join(&document_id, &user_id)
             .await
             .map_err(to_status)?;
-        if let Incoming::Edit(request) = first.incoming {
+        if let Incoming::Edit(mut request) = first {
+            user_id.clone_into(&mut request.user_id);
             session.submit(request).await.map_err(to_status)?;
         } else {
             self.send(Outgoing::Snapshot(session.snapshot())).await?;
@@ -298,7 +286,6 @@ impl EditStream {
                         }
                         return Ok(());
                     };
-                    let message = Message::try_from(message)?;
                     DOCUMENT_STREAM.later(
                         &self.caller,
                         Ids {
@@ -310,7 +297,7 @@ impl EditStream {
                             user: &message.user_id,
                         },
                     )?;
-                    let mut incoming = message.incoming;
+                    let mut incoming = Incoming::try_from(message)?;
                     if let Incoming::Edit(request) = &mut incoming {
                         // A later message may leave its user_id empty: it is the stream's.
                         session.user_id().clone_into(&mut request.user_id);
