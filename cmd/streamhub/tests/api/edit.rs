@@ -149,6 +149,39 @@ async fn join_snapshots_and_every_edit_reaches_every_editor() {
     assert_eq!(left.active_users, ["ann"], "bob's leave is announced");
 }
 
+/// The bidi streams' shared identity rule: after the first message, an operation may leave
+/// document_id and user_id empty (they are the stream's); naming another is refused.
+#[tokio::test]
+async fn later_operations_may_leave_the_streams_identity_empty() {
+    let app = spawn_app().await;
+    let (mut ann, _) = Editor::join(&app, "ids", "ann").await;
+    let anonymous = EditOperation {
+        user_id: String::new(),
+        document_id: String::new(),
+        ..ann.op("INSERT", 0, "hi", 0, None)
+    };
+    ann.send(anonymous).await;
+    let update = ann.until_revision(1).await;
+    assert_eq!(update.content, "hi");
+    assert_eq!(update.user_id, "ann", "the stream's user made the edit");
+    assert_eq!(update.document_id, "ids");
+
+    let elsewhere = EditOperation {
+        document_id: "other".to_owned(),
+        ..ann.op("INSERT", 0, "x", 0, None)
+    };
+    ann.send(elsewhere).await;
+    let err = within("the refusal", ann.updates.message())
+        .await
+        .expect_err("another document is refused");
+    assert_eq!(err.code(), Code::InvalidArgument, "{err:?}");
+    assert!(
+        err.message().contains("one document per stream"),
+        "{:?}",
+        err.message()
+    );
+}
+
 #[tokio::test]
 async fn multibyte_text_is_edited_by_chars() {
     let app = spawn_app().await;
