@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use crate::load::{ConfError, bad};
+
 /// `batch`: how large an item and a batch may be.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -23,5 +25,20 @@ impl Default for BatchConf {
             max_items: 1_000_000,
             max_reported_errors: 10_000,
         }
+    }
+}
+
+impl BatchConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        let positive = [
+            ("batch.max_item_bytes", self.max_item_bytes),
+            ("batch.max_items", self.max_items),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        Ok(())
     }
 }

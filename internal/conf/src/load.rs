@@ -81,169 +81,24 @@ impl Config {
         Ok(config)
     }
 
-    /// Checks what serde cannot: values that parse but make no sense.
+    /// Checks what serde cannot: values that parse but make no sense. Each section checks
+    /// its own keys; the first bad value found is the error.
     fn validate(&self) -> Result<(), ConfError> {
-        let grpc = &self.server.grpc;
-        let positive = [
-            (
-                "server.grpc.max_decoding_message_size",
-                grpc.max_decoding_message_size as u64,
-            ),
-            (
-                "server.grpc.max_encoding_message_size",
-                grpc.max_encoding_message_size as u64,
-            ),
-            (
-                "server.grpc.max_concurrent_streams",
-                u64::from(grpc.max_concurrent_streams),
-            ),
-            (
-                "data.database.max_connections",
-                u64::from(self.data.database.max_connections),
-            ),
-            ("logs.max_entries", self.logs.max_entries),
-            (
-                "data.storage.max_file_bytes",
-                self.data.storage.max_file_bytes,
-            ),
-            ("logs.live_buffer", self.logs.live_buffer as u64),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        let durations = [
-            ("server.grpc.keepalive_interval", grpc.keepalive_interval),
-            ("server.grpc.keepalive_timeout", grpc.keepalive_timeout),
-            (
-                "data.database.busy_timeout",
-                self.data.database.busy_timeout,
-            ),
-            ("logs.retention", self.logs.retention),
-            ("data.storage.resume_ttl", self.data.storage.resume_ttl),
-            (
-                "data.storage.sweep_interval",
-                self.data.storage.sweep_interval,
-            ),
-            ("logs.retention_interval", self.logs.retention_interval),
-        ];
-        for (key, value) in durations {
-            if value.is_zero() {
-                return Err(bad(key, "must be longer than 0s"));
-            }
-        }
-        if !self.data.database.source.starts_with("sqlite:") {
-            return Err(bad(
-                "data.database.source",
-                format!(
-                    "{:?} is not supported; use sqlite://PATH",
-                    self.data.database.source
-                ),
-            ));
-        }
-        // tokio's broadcast channel refuses larger capacities; far below that, memory is the limit.
-        if self.logs.live_buffer > MAX_LIVE_BUFFER {
-            return Err(bad(
-                "logs.live_buffer",
-                format!("must be at most {MAX_LIVE_BUFFER}"),
-            ));
-        }
-        if self.data.storage.root.as_os_str().is_empty() {
-            return Err(bad("data.storage.root", "must not be empty"));
-        }
-        if self.server.limits.max_streams_per_method == 0 {
-            return Err(bad(
-                "server.limits.max_streams_per_method",
-                "must be greater than 0",
-            ));
-        }
-        let tls = &self.server.grpc.tls;
-        let set = |path: &Path| !path.as_os_str().is_empty();
-        if set(&tls.cert) != set(&tls.key) {
-            return Err(bad(
-                "server.grpc.tls.key",
-                "server.grpc.tls.cert and server.grpc.tls.key go together: set both or neither",
-            ));
-        }
-        if set(&tls.client_ca) && !set(&tls.cert) {
-            return Err(bad(
-                "server.grpc.tls.client_ca",
-                "mutual TLS needs server.grpc.tls.cert and server.grpc.tls.key too",
-            ));
-        }
+        self.server.validate()?;
+        self.data.validate()?;
+        self.logs.validate()?;
         self.auth.validate()?;
         self.compat.validate()?;
         self.edit.validate()?;
-        self.validate_market_sensors_batch()?;
-        Ok(())
-    }
-
-    fn validate_market_sensors_batch(&self) -> Result<(), ConfError> {
-        let market = &self.market;
-        let sensors = &self.sensors;
-        let batch = &self.batch;
-        let positive = [
-            (
-                "market.max_symbols_per_request",
-                market.max_symbols_per_request,
-            ),
-            ("market.max_symbols", market.max_symbols),
-            ("sensors.max_sensors", sensors.max_sensors),
-            ("batch.max_item_bytes", batch.max_item_bytes),
-            ("batch.max_items", batch.max_items),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        if market.min_interval.is_zero() {
-            return Err(bad("market.min_interval", "must be longer than 0s"));
-        }
-        if market.default_interval < market.min_interval {
-            return Err(bad(
-                "market.default_interval",
-                format!(
-                    "{:?} is shorter than market.min_interval ({:?})",
-                    market.default_interval, market.min_interval
-                ),
-            ));
-        }
-        let ranges = [
-            (
-                "sensors.temperature_min",
-                sensors.temperature_min,
-                sensors.temperature_max,
-            ),
-            (
-                "sensors.humidity_min",
-                sensors.humidity_min,
-                sensors.humidity_max,
-            ),
-            (
-                "sensors.pressure_min",
-                sensors.pressure_min,
-                sensors.pressure_max,
-            ),
-        ];
-        for (key, min, max) in ranges {
-            if !(min.is_finite() && max.is_finite() && min <= max) {
-                return Err(bad(
-                    key,
-                    format!("{min} must be finite and at most the matching _max ({max})"),
-                ));
-            }
-        }
+        self.market.validate()?;
+        self.sensors.validate()?;
+        self.batch.validate()?;
         self.chat.validate()?;
         self.game.validate()?;
         self.telemetry.validate()?;
         Ok(())
     }
 }
-
-/// Upper bound of `logs.live_buffer` (entries held in memory for live followers).
-const MAX_LIVE_BUFFER: usize = 1 << 20;
 
 pub(crate) fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
     ConfError::BadValue {

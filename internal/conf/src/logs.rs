@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::load::{ConfError, bad};
+
 /// `logs`: retention of stored entries and the live fan-out to followers.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -29,5 +31,39 @@ impl Default for LogsConf {
             retention_interval: Duration::from_secs(60),
             live_buffer: 4096,
         }
+    }
+}
+
+/// Upper bound of `logs.live_buffer` (entries held in memory for live followers).
+const MAX_LIVE_BUFFER: usize = 1 << 20;
+
+impl LogsConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        let positive = [
+            ("logs.max_entries", self.max_entries),
+            ("logs.live_buffer", self.live_buffer as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        let durations = [
+            ("logs.retention", self.retention),
+            ("logs.retention_interval", self.retention_interval),
+        ];
+        for (key, value) in durations {
+            if value.is_zero() {
+                return Err(bad(key, "must be longer than 0s"));
+            }
+        }
+        // tokio's broadcast channel refuses larger capacities; far below that, memory is the limit.
+        if self.live_buffer > MAX_LIVE_BUFFER {
+            return Err(bad(
+                "logs.live_buffer",
+                format!("must be at most {MAX_LIVE_BUFFER}"),
+            ));
+        }
+        Ok(())
     }
 }

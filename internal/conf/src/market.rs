@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::load::{ConfError, bad};
+
 /// `market`: the shared simulated market.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -33,5 +35,35 @@ impl Default for MarketConf {
             max_symbols_per_request: 100,
             max_symbols: 10_000,
         }
+    }
+}
+
+impl MarketConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        let positive = [
+            (
+                "market.max_symbols_per_request",
+                self.max_symbols_per_request,
+            ),
+            ("market.max_symbols", self.max_symbols),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        if self.min_interval.is_zero() {
+            return Err(bad("market.min_interval", "must be longer than 0s"));
+        }
+        if self.default_interval < self.min_interval {
+            return Err(bad(
+                "market.default_interval",
+                format!(
+                    "{:?} is shorter than market.min_interval ({:?})",
+                    self.default_interval, self.min_interval
+                ),
+            ));
+        }
+        Ok(())
     }
 }

@@ -1,11 +1,18 @@
 //! The configuration tree. Field docs are the reference; `configs/config.yaml` repeats them.
 
-use std::{net::SocketAddr, path::PathBuf, time::Duration};
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use serde::Deserialize;
 
 pub use crate::logs::LogsConf;
-use crate::{ChatConf, GameConf};
+use crate::{
+    ChatConf, GameConf,
+    load::{ConfError, bad},
+};
 
 /// The whole configuration. Every section is optional in the file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -33,6 +40,61 @@ pub struct ServerConf {
     pub grpc: GrpcConf,
     pub limits: ServerLimitsConf,
     pub metrics: crate::MetricsConf,
+}
+
+impl ServerConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        let grpc = &self.grpc;
+        let positive = [
+            (
+                "server.grpc.max_decoding_message_size",
+                grpc.max_decoding_message_size as u64,
+            ),
+            (
+                "server.grpc.max_encoding_message_size",
+                grpc.max_encoding_message_size as u64,
+            ),
+            (
+                "server.grpc.max_concurrent_streams",
+                u64::from(grpc.max_concurrent_streams),
+            ),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        let durations = [
+            ("server.grpc.keepalive_interval", grpc.keepalive_interval),
+            ("server.grpc.keepalive_timeout", grpc.keepalive_timeout),
+        ];
+        for (key, value) in durations {
+            if value.is_zero() {
+                return Err(bad(key, "must be longer than 0s"));
+            }
+        }
+        if self.limits.max_streams_per_method == 0 {
+            return Err(bad(
+                "server.limits.max_streams_per_method",
+                "must be greater than 0",
+            ));
+        }
+        let tls = &grpc.tls;
+        let set = |path: &Path| !path.as_os_str().is_empty();
+        if set(&tls.cert) != set(&tls.key) {
+            return Err(bad(
+                "server.grpc.tls.key",
+                "server.grpc.tls.cert and server.grpc.tls.key go together: set both or neither",
+            ));
+        }
+        if set(&tls.client_ca) && !set(&tls.cert) {
+            return Err(bad(
+                "server.grpc.tls.client_ca",
+                "mutual TLS needs server.grpc.tls.cert and server.grpc.tls.key too",
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// `server.limits`: bounds the server enforces around every call.
@@ -118,6 +180,46 @@ impl Default for GrpcConf {
 pub struct DataConf {
     pub database: DatabaseConf,
     pub storage: StorageConf,
+}
+
+impl DataConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        let positive = [
+            (
+                "data.database.max_connections",
+                u64::from(self.database.max_connections),
+            ),
+            ("data.storage.max_file_bytes", self.storage.max_file_bytes),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(bad(key, "must be greater than 0"));
+            }
+        }
+        let durations = [
+            ("data.database.busy_timeout", self.database.busy_timeout),
+            ("data.storage.resume_ttl", self.storage.resume_ttl),
+            ("data.storage.sweep_interval", self.storage.sweep_interval),
+        ];
+        for (key, value) in durations {
+            if value.is_zero() {
+                return Err(bad(key, "must be longer than 0s"));
+            }
+        }
+        if !self.database.source.starts_with("sqlite:") {
+            return Err(bad(
+                "data.database.source",
+                format!(
+                    "{:?} is not supported; use sqlite://PATH",
+                    self.database.source
+                ),
+            ));
+        }
+        if self.storage.root.as_os_str().is_empty() {
+            return Err(bad("data.storage.root", "must not be empty"));
+        }
+        Ok(())
+    }
 }
 
 /// `data.database`: the SQL database.

@@ -6,6 +6,8 @@
 
 use serde::Deserialize;
 
+use crate::load::{ConfError, bad};
+
 /// `sensors`: what a plausible reading is, and how much one stream may track. Readings outside
 /// a range (bounds included) are rejected and counted.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,5 +40,31 @@ impl Default for SensorsConf {
             pressure_max: 2000.0,
             max_sensors: 10_000,
         }
+    }
+}
+
+impl SensorsConf {
+    pub(crate) fn validate(&self) -> Result<(), ConfError> {
+        if self.max_sensors == 0 {
+            return Err(bad("sensors.max_sensors", "must be greater than 0"));
+        }
+        let ranges = [
+            (
+                "sensors.temperature_min",
+                self.temperature_min,
+                self.temperature_max,
+            ),
+            ("sensors.humidity_min", self.humidity_min, self.humidity_max),
+            ("sensors.pressure_min", self.pressure_min, self.pressure_max),
+        ];
+        for (key, min, max) in ranges {
+            if !(min.is_finite() && max.is_finite() && min <= max) {
+                return Err(bad(
+                    key,
+                    format!("{min} must be finite and at most the matching _max ({max})"),
+                ));
+            }
+        }
+        Ok(())
     }
 }
