@@ -6,7 +6,7 @@ use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use opentelemetry_sdk::trace::SdkTracer;
-use streamhub_conf::{LogConf, LogFormat};
+use streamhub_conf::{LogFormat, ProcessLogConf};
 use tracing::Level;
 use tracing_subscriber::{
     EnvFilter, Layer, filter::Targets, fmt, layer::SubscriberExt as _, util::SubscriberInitExt as _,
@@ -15,7 +15,7 @@ use tracing_subscriber::{
 /// Installs the global subscriber. `RUST_LOG`, when set, wins over `log.level`. With a
 /// `tracer`, streamhub's spans at info level and above are exported whatever the log level:
 /// the log filter decides what is printed, not what is traced.
-pub fn init_logging(conf: &LogConf, tracer: Option<SdkTracer>) -> anyhow::Result<()> {
+pub fn init_logging(conf: &ProcessLogConf, tracer: Option<SdkTracer>) -> anyhow::Result<()> {
     let filter = match std::env::var("RUST_LOG") {
         Ok(directives) if !directives.is_empty() => EnvFilter::try_new(&directives)
             .with_context(|| format!("RUST_LOG: invalid filter {directives:?}"))?,

@@ -20,7 +20,7 @@ use crate::{
 pub struct Config {
     pub server: ServerConf,
     pub data: DataConf,
-    pub log: LogConf,
+    pub log: ProcessLogConf,
     pub compat: crate::CompatConf,
     pub edit: crate::EditConf,
     pub market: crate::MarketConf,
@@ -272,17 +272,18 @@ impl Default for StorageConf {
     }
 }
 
-/// `log`: the process log.
+/// `log`: streamhub's own process log, not the log store behind StreamLogs
+/// (`logs`, [`LogsConf`]).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-pub struct LogConf {
+pub struct ProcessLogConf {
     /// Filter in `RUST_LOG` syntax (`info`, `streamhub=debug,info`); `RUST_LOG` wins when set.
     pub level: String,
     /// `text` for people, `json` for log collectors.
     pub format: LogFormat,
 }
 
-impl Default for LogConf {
+impl Default for ProcessLogConf {
     fn default() -> Self {
         Self {
             level: "info".to_owned(),
