@@ -9,7 +9,7 @@ use streamhub_biz::{
     Lifecycle, TransferStats,
     batch::BatchLimits,
     chat::{ChatLimits, RoomHub},
-    compat::ChatHub,
+    compat::ConversationHub,
     edit::{DocumentLimits, EditHub, EditLimits},
     files::{FileHub, FileLimits},
     game::{Board, GameHub, GameLimits},
@@ -102,7 +102,7 @@ impl Application {
         let compat_chat = config
             .compat
             .enabled
-            .then(|| ChatHub::new(config.compat.chat_queue));
+            .then(|| ConversationHub::new(config.compat.chat_queue));
         telemetry.register_domain(DomainHubs {
             rooms: &domain.rooms,
             games: &domain.games,

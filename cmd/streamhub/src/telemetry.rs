@@ -25,7 +25,8 @@ use opentelemetry_sdk::{
     trace::{BatchConfigBuilder, BatchSpanProcessor, Sampler, SdkTracer, SdkTracerProvider},
 };
 use streamhub_biz::{
-    TransferStats, chat::RoomHub, compat::ChatHub, edit::EditHub, game::GameHub, logs::LogHub,
+    TransferStats, chat::RoomHub, compat::ConversationHub, edit::EditHub, game::GameHub,
+    logs::LogHub,
 };
 use streamhub_conf::Config;
 use streamhub_server::{MetricsScraper, RpcMetrics, RpcTelemetry, ScrapeReader};
@@ -48,7 +49,7 @@ pub(crate) struct DomainHubs<'a> {
     pub(crate) games: &'a GameHub,
     pub(crate) edits: &'a EditHub,
     pub(crate) logs: &'a LogHub,
-    pub(crate) compat_chat: Option<&'a ChatHub>,
+    pub(crate) compat_chat: Option<&'a ConversationHub>,
     pub(crate) transfers: &'a TransferStats,
 }
 

@@ -2,12 +2,12 @@
 //!
 //! Seeds 002, 003 and 004 are demonstrations whose servers compute every reply from the
 //! request alone, so their rules are plain functions here; seed 000's chat shares messages
-//! between clients, so it has a hub ([`ChatHub`]). The handlers in `streamhub-service` only
-//! translate protobuf to these types and back.
+//! between clients, so it has a hub ([`ConversationHub`]). The handlers in `streamhub-service`
+//! only translate protobuf to these types and back.
 
 mod chat;
 
-pub use chat::{ChatHub, ChatLine, ChatMember};
+pub use chat::{ChatLine, ChatMember, ConversationHub};
 
 use crate::{Error, Result};
 

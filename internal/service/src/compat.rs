@@ -12,7 +12,7 @@ mod stream_service;
 use std::time::Duration;
 
 use futures_util::{Stream, StreamExt as _, stream};
-use streamhub_biz::compat::ChatHub;
+use streamhub_biz::compat::ConversationHub;
 use tokio_util::sync::CancellationToken;
 use tonic::{Status, Streaming};
 
@@ -42,7 +42,7 @@ impl CompatServices {
     /// server sends (a reply built from many requests must fit in it); `shutdown` ends the
     /// streams.
     pub fn new(
-        hub: ChatHub,
+        hub: ConversationHub,
         pace: Duration,
         max_message_bytes: usize,
         shutdown: &Shutdown,

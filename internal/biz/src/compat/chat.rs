@@ -43,9 +43,10 @@ impl ChatLine {
     }
 }
 
-/// The shared conversation. Cheap to clone; every clone is the same hub.
+/// The one conversation every connected client shares: no rooms, no history, unlike
+/// [`RoomHub`](crate::chat::RoomHub). Cheap to clone; every clone is the same hub.
 #[derive(Debug, Clone)]
-pub struct ChatHub {
+pub struct ConversationHub {
     shared: Arc<Shared>,
 }
 
@@ -70,7 +71,7 @@ struct Mailbox {
     cut_off: Arc<AtomicBool>,
 }
 
-impl ChatHub {
+impl ConversationHub {
     /// A hub whose members may each have `capacity` lines queued (at least 1).
     pub fn new(capacity: usize) -> Self {
         Self {
@@ -223,7 +224,7 @@ mod tests {
 
     #[tokio::test]
     async fn every_member_gets_every_line_in_the_same_order_sender_included() {
-        let hub = ChatHub::new(16);
+        let hub = ConversationHub::new(16);
         let mut alice = hub.join();
         let mut bob = hub.join();
         alice.say(line("alice", "1"));
@@ -237,7 +238,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_member_that_left_still_gets_what_was_queued_then_ends() {
-        let hub = ChatHub::new(16);
+        let hub = ConversationHub::new(16);
         let mut alice = hub.join();
         let bob = hub.join();
         for i in 0..10 {
@@ -252,7 +253,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_slow_member_is_cut_off_after_its_queue_and_the_others_go_on() {
-        let hub = ChatHub::new(2);
+        let hub = ConversationHub::new(2);
         let mut slow = hub.join();
         let mut fast = hub.join();
         for i in 0..3 {
@@ -282,7 +283,7 @@ mod tests {
 
     #[tokio::test]
     async fn dropping_a_member_leaves() {
-        let hub = ChatHub::new(4);
+        let hub = ConversationHub::new(4);
         let member = hub.join();
         let other = hub.join();
         assert_eq!(hub.members(), 2);

@@ -13,7 +13,7 @@ use futures_util::{StreamExt as _, stream};
 use streamhub_api::chat::{Message, chat_service_server};
 use streamhub_biz::{
     auth::Caller,
-    compat::{ChatHub, ChatLine, ChatMember},
+    compat::{ChatLine, ChatMember, ConversationHub},
 };
 use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
@@ -26,12 +26,12 @@ use crate::{
 /// The handler of `chat.ChatService`.
 #[derive(Debug, Clone)]
 pub struct ChatService {
-    hub: ChatHub,
+    hub: ConversationHub,
     stopping: CancellationToken,
 }
 
 impl ChatService {
-    pub(crate) fn new(hub: ChatHub, stopping: CancellationToken) -> Self {
+    pub(crate) fn new(hub: ConversationHub, stopping: CancellationToken) -> Self {
         Self { hub, stopping }
     }
 }
