@@ -18,8 +18,8 @@ pub mod streaming {
     tonic::include_proto!("streaming");
 }
 
-// Compat: the seeds' other services (issue 9), served beside `StreamingService` so their
-// existing clients work unchanged. Each package keeps the seed's names and numbers.
+// Compat: the seeds' other services, served beside `StreamingService` so their existing
+// clients work unchanged. Each package keeps the seed's names and numbers.
 
 /// Package `chat`: seed 000's `ChatService`.
 pub mod chat {

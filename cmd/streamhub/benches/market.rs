@@ -1,5 +1,5 @@
-//! Benchmarks of issue 5's RPCs, each through real gRPC clients against the application
-//! started in-process on 127.0.0.1:
+//! Benchmarks of the market, sensor and batch RPCs, each through real gRPC clients against the
+//! application started in-process on 127.0.0.1:
 //!
 //! - GetStockPrices: 1,000 subscribers on 10 symbols at 100 ms, ~10 s per shape: delivered
 //!   prices/s, tick-to-client latency, process CPU share and memory. The clients run in the same

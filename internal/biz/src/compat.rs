@@ -1,4 +1,4 @@
-//! The seeds' small services (issue 9): what each reply contains, as the seeds define it.
+//! The seeds' small services: what each reply contains, as the seeds define it.
 //!
 //! Seeds 002, 003 and 004 are demonstrations whose servers compute every reply from the
 //! request alone, so their rules are plain functions here; seed 000's chat shares messages

@@ -25,7 +25,7 @@ pub enum Error {
     #[error("storage unavailable: {0}")]
     StorageUnavailable(String),
 
-    // compat (issue 9): the seeds' small services.
+    // compat: the seeds' small services.
     /// A seed 000 chat client fell `capacity` lines behind and was cut off.
     #[error("slow consumer: more than {capacity} chat messages were waiting for this client")]
     CompatSlowConsumer { capacity: usize },
@@ -80,7 +80,7 @@ pub enum Error {
     /// Joining kept meeting the document's actor just as it stopped.
     #[error("document {document_id:?} kept closing while this stream joined; try again")]
     DocumentKeptClosing { document_id: String },
-    // --- market, sensors, batch (issue 5) ---
+    // --- market, sensors, batch ---
     /// A GetStockPrices request breaks a rule; the message names the field and value.
     #[error("{0}")]
     InvalidStockRequest(String),
@@ -100,7 +100,7 @@ pub enum Error {
     /// A level name outside DEBUG, INFO, WARN, ERROR.
     #[error("level {0:?} is unknown; use DEBUG, INFO, WARN or ERROR")]
     UnknownLevel(String),
-    // --- chat and game sessions (issue 6) ---
+    // --- chat and game sessions ---
     /// A chat text over `chat.max_message_bytes`.
     #[error("message is {bytes} bytes; the limit is {max} bytes")]
     MessageTooLong { bytes: usize, max: usize },
@@ -139,7 +139,7 @@ pub enum Error {
     /// The game is over; only newcomers may join.
     #[error("the game is finished; only a new player can start another round")]
     GameFinished,
-    // --- files (issue 3) ---
+    // --- files ---
     /// A field of a file request breaks a rule; `field` names the protobuf field.
     #[error("{field}: {reason}")]
     InvalidFileField { field: &'static str, reason: String },

@@ -39,7 +39,7 @@ use crate::{
 #[non_exhaustive]
 pub struct Services {
     pub streaming: StreamingService,
-    /// The seeds' other services (issue 9); `None` when `compat.enabled` is false.
+    /// The seeds' other services; `None` when `compat.enabled` is false.
     pub compat: Option<CompatServices>,
     /// What every call records besides its log line (nothing by default).
     pub telemetry: RpcTelemetry,

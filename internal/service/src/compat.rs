@@ -1,4 +1,4 @@
-//! The seeds' other services (issue 9), served beside `streaming.StreamingService` on the same
+//! The seeds' other services, served beside `streaming.StreamingService` on the same
 //! port so clients generated from the seeds' protos work unchanged: seed 000's
 //! `chat.ChatService`, seed 002's `proto.StreamService`, seed 003's `service.v1.Service`
 //! (Chatify) and seed 004's three `helloworld` services. One file per seed; each only

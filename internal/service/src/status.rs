@@ -33,12 +33,12 @@ pub fn to_status(error: Error) -> Status {
             tracing::warn!(%detail, "storage unavailable");
             Status::unavailable("storage is unavailable right now; try again")
         }
-        // compat (issue 9)
+        // compat: the seeds' small services
         error @ (Error::CompatSlowConsumer { .. } | Error::CompatReplyTooLarge { .. }) => {
             Status::resource_exhausted(error.to_string())
         }
 
-        // --- market, sensors, batch (issue 5) ---
+        // --- market, sensors, batch ---
         Error::InvalidStockRequest(message) => Status::invalid_argument(message),
         error @ (Error::MarketFull { .. }
         | Error::TooManySensors { .. }
@@ -49,7 +49,7 @@ pub fn to_status(error: Error) -> Status {
             Status::invalid_argument(error.to_string())
         }
 
-        // --- chat and game sessions (issue 6) ---
+        // --- chat and game sessions ---
         Error::MessageTooLong { .. } | Error::UnknownAction(_) | Error::BadParameter { .. } => {
             Status::new(Code::InvalidArgument, error.to_string())
         }
@@ -63,7 +63,7 @@ pub fn to_status(error: Error) -> Status {
         | Error::TargetOut(_)
         | Error::GameFinished => Status::new(Code::FailedPrecondition, error.to_string()),
 
-        // --- files (issue 3) ---
+        // --- files ---
         Error::InvalidFileField { .. } => Status::invalid_argument(error.to_string()),
         Error::FileNotFound(_) | Error::NoFileAtPath | Error::UploadNotFound(_) => {
             Status::not_found(error.to_string())

@@ -1,4 +1,4 @@
-//! The seeds' other services (issue 9), driven by clients generated from the seeds' protos:
+//! The seeds' other services, driven by clients generated from the seeds' protos:
 //! seed 000's chat, seed 002's `proto.StreamService`, seed 003's Chatify `service.v1.Service`
 //! and seed 004's `helloworld` services, served on the same port as `StreamingService`.
 

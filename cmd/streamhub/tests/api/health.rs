@@ -11,7 +11,7 @@ const SERVED: [&str; 11] = [
     "grpc.health.v1.Health",
     "grpc.reflection.v1.ServerReflection",
     "grpc.reflection.v1alpha.ServerReflection",
-    // compat (issue 9): the seeds' other services
+    // compat: the seeds' other services
     "chat.ChatService",
     "proto.StreamService",
     "service.v1.Service",
