@@ -20,7 +20,10 @@ use streamhub_biz::{
     logs::{from_unix_nanos, unix_nanos},
 };
 
-use crate::{Database, database::database_error};
+use crate::{
+    Database,
+    database::{database_error, database_span, in_span},
+};
 
 /// Rows per INSERT statement: 64 rows of 6 values stay far below SQLite's parameter limit.
 const INSERT_ROWS: usize = 64;
@@ -150,22 +153,14 @@ impl RoomRepo for SqliteRoomRepo {
         events: Vec<NewChatEvent>,
         keep: usize,
     ) -> BoxFuture<'_, Result<Vec<ChatEvent>>> {
-        let span = tracing::info_span!(
-            "db.chat.append",
-            db.system = "sqlite",
-            db.operation = "INSERT",
-            events = to_i64(events.len())
-        );
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                let mut connection = self.database.pool().acquire().await.map_err(database)?;
-                append_in_transaction(&mut connection, events, keep).await
-            },
-            span,
-        ))
+        let span = database_span!("db.chat.append", "INSERT", events = to_i64(events.len()));
+        in_span(span, async move {
+            if events.is_empty() {
+                return Ok(Vec::new());
+            }
+            let mut connection = self.database.pool().acquire().await.map_err(database)?;
+            append_in_transaction(&mut connection, events, keep).await
+        })
     }
 
     fn read<'a>(
@@ -174,30 +169,22 @@ impl RoomRepo for SqliteRoomRepo {
         after_id: i64,
         up_to: i64,
     ) -> BoxFuture<'a, Result<Vec<ChatEvent>>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let rows = sqlx::query(
-                    "SELECT id, kind, user_id, text, at FROM chat_events \
+        let span = database_span!("db.chat.read", "SELECT", after_id, up_to);
+        in_span(span, async move {
+            let rows = sqlx::query(
+                "SELECT id, kind, user_id, text, at FROM chat_events \
                      WHERE room_id = ?1 AND id > ?2 AND id <= ?3 ORDER BY id",
-                )
-                .bind(room_id)
-                .bind(after_id)
-                .bind(up_to)
-                .fetch_all(self.database.pool())
-                .await
-                .map_err(database)?;
-                rows.iter()
-                    .map(|row| event_from_row(room_id, row))
-                    .collect()
-            },
-            tracing::info_span!(
-                "db.chat.read",
-                db.system = "sqlite",
-                db.operation = "SELECT",
-                after_id,
-                up_to
-            ),
-        ))
+            )
+            .bind(room_id)
+            .bind(after_id)
+            .bind(up_to)
+            .fetch_all(self.database.pool())
+            .await
+            .map_err(database)?;
+            rows.iter()
+                .map(|row| event_from_row(room_id, row))
+                .collect()
+        })
     }
 }
 

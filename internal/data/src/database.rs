@@ -1,6 +1,10 @@
-//! The SQLite pool: WAL journal, a busy timeout, foreign keys on, migrations applied.
+//! The SQLite pool: WAL journal, a busy timeout, foreign keys on, migrations applied; and
+//! what every repository on it shares: [`database_error`] classifies its failures,
+//! [`database_span!`] and [`in_span`] trace its operations.
 
-use std::{path::Path, str::FromStr};
+use std::{future::Future, path::Path, str::FromStr};
+
+use futures_util::future::BoxFuture;
 
 use sqlx::{
     SqlitePool,
@@ -91,6 +95,30 @@ pub(crate) fn database_error(context: &str, err: sqlx::Error) -> Error {
     } else {
         Error::Storage(detail)
     }
+}
+
+/// The span of one repository operation, `db.<store>.<operation>` (the caller's `$name`):
+/// a child of the call that asked for it, carrying the attributes every database span has
+/// (`db.system`, `db.operation`) and the caller's own fields, in `tracing::info_span!` syntax.
+/// A macro because a span's name and fields are fixed at compile time.
+macro_rules! database_span {
+    ($name:literal, $operation:literal $(, $($fields:tt)+)?) => {
+        tracing::info_span!(
+            $name,
+            db.system = "sqlite",
+            db.operation = $operation
+            $(, $($fields)+)?
+        )
+    };
+}
+pub(crate) use database_span;
+
+/// `work` run inside `span`, boxed as the repository traits return their futures.
+pub(crate) fn in_span<'a, T>(
+    span: tracing::Span,
+    work: impl Future<Output = T> + Send + 'a,
+) -> BoxFuture<'a, T> {
+    Box::pin(tracing::Instrument::instrument(work, span))
 }
 
 #[cfg(test)]

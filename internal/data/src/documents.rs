@@ -11,7 +11,10 @@ use streamhub_biz::{
     edit::{AppliedEdit, DocumentRepo, EditKind, LoggedOp, StoredDocument, ot::TextOp},
 };
 
-use crate::{Database, database::database_error};
+use crate::{
+    Database,
+    database::{database_error, database_span, in_span},
+};
 
 /// [`DocumentRepo`] on SQLite.
 #[derive(Debug, Clone)]
@@ -69,55 +72,48 @@ impl DocumentRepo for SqliteDocumentRepo {
         id: &'a str,
         recent_ops: usize,
     ) -> BoxFuture<'a, Result<Option<StoredDocument>>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let Some(row) = sqlx::query("SELECT text, revision FROM documents WHERE id = ?")
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err(database)?
-                else {
-                    return Ok(None);
-                };
-                let text: String = row.try_get("text").map_err(database)?;
-                let revision: i64 = row.try_get("revision").map_err(database)?;
-                let rows = sqlx::query(
-                    "SELECT revision, op, position, length, content FROM document_ops \
-                 WHERE document_id = ? ORDER BY revision DESC LIMIT ?",
-                )
+        let span = database_span!("db.documents.load", "SELECT", document_id = id);
+        in_span(span, async move {
+            let Some(row) = sqlx::query("SELECT text, revision FROM documents WHERE id = ?")
                 .bind(id)
-                .bind(to_i64(recent_ops))
-                .fetch_all(&self.pool)
+                .fetch_optional(&self.pool)
                 .await
-                .map_err(database)?;
-                let mut recent = rows
-                    .into_iter()
-                    .map(|row| {
-                        Ok(LoggedOp {
-                            revision: row.try_get("revision").map_err(database)?,
-                            op: op_from_columns(
-                                row.try_get::<&str, _>("op").map_err(database)?,
-                                row.try_get("position").map_err(database)?,
-                                row.try_get("length").map_err(database)?,
-                                row.try_get("content").map_err(database)?,
-                            )?,
-                        })
+                .map_err(database)?
+            else {
+                return Ok(None);
+            };
+            let text: String = row.try_get("text").map_err(database)?;
+            let revision: i64 = row.try_get("revision").map_err(database)?;
+            let rows = sqlx::query(
+                "SELECT revision, op, position, length, content FROM document_ops \
+                 WHERE document_id = ? ORDER BY revision DESC LIMIT ?",
+            )
+            .bind(id)
+            .bind(to_i64(recent_ops))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(database)?;
+            let mut recent = rows
+                .into_iter()
+                .map(|row| {
+                    Ok(LoggedOp {
+                        revision: row.try_get("revision").map_err(database)?,
+                        op: op_from_columns(
+                            row.try_get::<&str, _>("op").map_err(database)?,
+                            row.try_get("position").map_err(database)?,
+                            row.try_get("length").map_err(database)?,
+                            row.try_get("content").map_err(database)?,
+                        )?,
                     })
-                    .collect::<Result<Vec<_>>>()?;
-                recent.reverse();
-                Ok(Some(StoredDocument {
-                    text,
-                    revision,
-                    recent,
-                }))
-            },
-            tracing::info_span!(
-                "db.documents.load",
-                db.system = "sqlite",
-                db.operation = "SELECT",
-                document_id = id
-            ),
-        ))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            recent.reverse();
+            Ok(Some(StoredDocument {
+                text,
+                revision,
+                recent,
+            }))
+        })
     }
 
     fn append<'a>(
@@ -127,32 +123,37 @@ impl DocumentRepo for SqliteDocumentRepo {
         edits: &'a [AppliedEdit],
         keep_ops: usize,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let Some(last) = edits.last() else {
-                    return Ok(());
-                };
-                let mut tx = self.pool.begin().await.map_err(database)?;
-                sqlx::query(
-                    "INSERT INTO documents (id, text, revision, updated_at) VALUES (?, ?, ?, ?) \
+        let span = database_span!(
+            "db.documents.append",
+            "INSERT",
+            document_id = id,
+            edits = i64::try_from(edits.len()).unwrap_or(i64::MAX)
+        );
+        in_span(span, async move {
+            let Some(last) = edits.last() else {
+                return Ok(());
+            };
+            let mut tx = self.pool.begin().await.map_err(database)?;
+            sqlx::query(
+                "INSERT INTO documents (id, text, revision, updated_at) VALUES (?, ?, ?, ?) \
                  ON CONFLICT (id) DO UPDATE SET text = excluded.text, \
                  revision = excluded.revision, updated_at = excluded.updated_at",
-                )
-                .bind(id)
-                .bind(text)
-                .bind(last.revision)
-                .bind(millis(last.applied_at))
-                .execute(&mut *tx)
-                .await
-                .map_err(database)?;
-                for edit in edits {
-                    let (op, position, length, inserted) = op_columns(&edit.op);
-                    let content = if edit.kind == EditKind::Format {
-                        edit.format.as_str()
-                    } else {
-                        inserted
-                    };
-                    sqlx::query(
+            )
+            .bind(id)
+            .bind(text)
+            .bind(last.revision)
+            .bind(millis(last.applied_at))
+            .execute(&mut *tx)
+            .await
+            .map_err(database)?;
+            for edit in edits {
+                let (op, position, length, inserted) = op_columns(&edit.op);
+                let content = if edit.kind == EditKind::Format {
+                    edit.format.as_str()
+                } else {
+                    inserted
+                };
+                sqlx::query(
                     "INSERT INTO document_ops \
                      (document_id, revision, user_id, kind, op, position, length, content, applied_at) \
                      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -169,23 +170,15 @@ impl DocumentRepo for SqliteDocumentRepo {
                 .execute(&mut *tx)
                 .await
                 .map_err(database)?;
-                }
-                sqlx::query("DELETE FROM document_ops WHERE document_id = ? AND revision <= ?")
-                    .bind(id)
-                    .bind(last.revision - to_i64(keep_ops))
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(database)?;
-                tx.commit().await.map_err(database)
-            },
-            tracing::info_span!(
-                "db.documents.append",
-                db.system = "sqlite",
-                db.operation = "INSERT",
-                document_id = id,
-                edits = i64::try_from(edits.len()).unwrap_or(i64::MAX)
-            ),
-        ))
+            }
+            sqlx::query("DELETE FROM document_ops WHERE document_id = ? AND revision <= ?")
+                .bind(id)
+                .bind(last.revision - to_i64(keep_ops))
+                .execute(&mut *tx)
+                .await
+                .map_err(database)?;
+            tx.commit().await.map_err(database)
+        })
     }
 }
 

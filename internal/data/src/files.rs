@@ -52,7 +52,10 @@ use streamhub_biz::{
 
 use self::disk::{blocking, move_into_store, move_out_of_store, remove_if_present, sync_dir};
 pub use self::recovery::Recovered;
-use crate::{DataError, Database};
+use crate::{
+    DataError, Database,
+    database::{database_span, in_span},
+};
 
 /// Directory of partial uploads, inside the root. Shard directories have two hex digits, so
 /// the names never meet.
@@ -147,11 +150,13 @@ impl FileStore for SqliteFileStore {
         &'a self,
         upload_id: &'a UploadId,
     ) -> BoxFuture<'a, Result<Option<UploadSession>>> {
-        Box::pin(self.select_upload(upload_id))
+        let span = database_span!("db.files.find_upload", "SELECT");
+        in_span(span, self.select_upload(upload_id))
     }
 
     fn create_upload<'a>(&'a self, session: &'a UploadSession) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.insert_upload(session))
+        let span = database_span!("db.files.create_upload", "INSERT", file_id = %session.file_id);
+        in_span(span, self.insert_upload(session))
     }
 
     fn open_partial<'a>(
@@ -167,11 +172,18 @@ impl FileStore for SqliteFileStore {
         offset: u64,
         expires_at: SystemTime,
     ) -> BoxFuture<'a, Result<()>> {
-        Box::pin(self.update_offset(file_id, offset, expires_at))
+        let span = database_span!(
+            "db.files.record_offset",
+            "UPDATE",
+            file_id = %file_id,
+            offset = i64::try_from(offset).unwrap_or(i64::MAX)
+        );
+        in_span(span, self.update_offset(file_id, offset, expires_at))
     }
 
     fn discard_upload<'a>(&'a self, file_id: &'a FileId) -> BoxFuture<'a, Result<()>> {
-        Box::pin(async move {
+        let span = database_span!("db.files.discard_upload", "DELETE", file_id = %file_id);
+        in_span(span, async move {
             let partial = self.partial_path(file_id);
             blocking(move || {
                 remove_if_present(&partial).map_err(|err| storage("remove partial", err))?;
@@ -188,7 +200,12 @@ impl FileStore for SqliteFileStore {
         written: Written,
         at: SystemTime,
     ) -> BoxFuture<'a, Result<StoredFile>> {
-        Box::pin(async move {
+        let span = database_span!(
+            "db.files.commit_upload",
+            "INSERT",
+            file_id = %session.file_id
+        );
+        in_span(span, async move {
             let partial = self.partial_path(&session.file_id);
             let stored = self.stored_path(&session.file_id);
             let target = stored.clone();
@@ -226,15 +243,22 @@ impl FileStore for SqliteFileStore {
         now: SystemTime,
         limit: u32,
     ) -> BoxFuture<'_, Result<Vec<UploadSession>>> {
-        Box::pin(self.select_expired(now, limit))
+        let span = database_span!(
+            "db.files.expired_uploads",
+            "SELECT",
+            limit = i64::from(limit)
+        );
+        in_span(span, self.select_expired(now, limit))
     }
 
     fn file<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<Option<StoredFile>>> {
-        Box::pin(self.select_file(id))
+        let span = database_span!("db.files.file", "SELECT", file_id = %id);
+        in_span(span, self.select_file(id))
     }
 
     fn newest_named<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<StoredFile>>> {
-        Box::pin(self.select_newest_named(name))
+        let span = database_span!("db.files.newest_named", "SELECT");
+        in_span(span, self.select_newest_named(name))
     }
 
     fn read<'a>(
@@ -252,11 +276,13 @@ impl FileStore for SqliteFileStore {
         limit: u32,
         prefix: Option<&'a NamePrefix>,
     ) -> BoxFuture<'a, Result<Vec<ListedFile>>> {
-        Box::pin(self.select_page(after, limit, prefix))
+        let span = database_span!("db.files.list", "SELECT", after, limit = i64::from(limit));
+        in_span(span, self.select_page(after, limit, prefix))
     }
 
     fn delete<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<bool>> {
-        Box::pin(async move {
+        let span = database_span!("db.files.delete", "DELETE", file_id = %id);
+        in_span(span, async move {
             if !self.delete_file_row(id).await? {
                 return Ok(false);
             }

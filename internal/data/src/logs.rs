@@ -14,7 +14,10 @@ use streamhub_biz::{
     },
 };
 
-use crate::{Database, database::database_error};
+use crate::{
+    Database,
+    database::{database_error, database_span, in_span},
+};
 
 /// Rows per INSERT statement: one statement per row costs a round trip to SQLite's thread
 /// each, and 64 rows of 5 values stay far below SQLite's parameter limit.
@@ -82,69 +85,64 @@ fn filtered(filter: &LogFilter) -> &'static str {
 
 impl LogRepo for SqliteLogRepo {
     fn append(&self, entries: Vec<NewLogEntry>) -> RepoFuture<'_, Vec<LogEntry>> {
-        let span = tracing::info_span!(
+        let span = database_span!(
             "db.logs.append",
-            db.system = "sqlite",
-            db.operation = "INSERT",
+            "INSERT",
             entries = i64::try_from(entries.len()).unwrap_or(i64::MAX)
         );
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let mut tx = self.database.pool().begin().await.map_err(database)?;
-                let mut stored = Vec::with_capacity(entries.len());
-                let mut entries = entries.into_iter().peekable();
-                while entries.peek().is_some() {
-                    let rows: Vec<NewLogEntry> = entries.by_ref().take(INSERT_ROWS).collect();
-                    let mut insert = sqlx::QueryBuilder::new(
-                        "INSERT INTO logs (service, level, message, timestamp, metadata) ",
-                    );
-                    let mut failure = None;
-                    insert.push_values(&rows, |mut values, entry| {
-                        let timestamp = unix_nanos(entry.timestamp).unwrap_or_else(|| {
-                            failure = Some(storage("a validated timestamp is out of range"));
-                            0
-                        });
-                        let metadata =
-                            serde_json::to_string(&entry.metadata).unwrap_or_else(|err| {
-                                failure = Some(storage(err));
-                                String::new()
-                            });
-                        values
-                            .push_bind(entry.service.clone())
-                            .push_bind(i64::from(entry.level.rank()))
-                            .push_bind(entry.message.clone())
-                            .push_bind(timestamp)
-                            .push_bind(metadata);
+        in_span(span, async move {
+            let mut tx = self.database.pool().begin().await.map_err(database)?;
+            let mut stored = Vec::with_capacity(entries.len());
+            let mut entries = entries.into_iter().peekable();
+            while entries.peek().is_some() {
+                let rows: Vec<NewLogEntry> = entries.by_ref().take(INSERT_ROWS).collect();
+                let mut insert = sqlx::QueryBuilder::new(
+                    "INSERT INTO logs (service, level, message, timestamp, metadata) ",
+                );
+                let mut failure = None;
+                insert.push_values(&rows, |mut values, entry| {
+                    let timestamp = unix_nanos(entry.timestamp).unwrap_or_else(|| {
+                        failure = Some(storage("a validated timestamp is out of range"));
+                        0
                     });
-                    if let Some(err) = failure {
-                        return Err(err);
-                    }
-                    insert.push(" RETURNING id");
-                    let mut ids: Vec<i64> = insert
-                        .build_query_scalar()
-                        .fetch_all(&mut *tx)
-                        .await
-                        .map_err(database)?;
-                    // Rows go in in VALUES order with increasing ids; RETURNING promises no order.
-                    ids.sort_unstable();
-                    if ids.len() != rows.len() {
-                        return Err(storage(format!(
-                            "inserted {} log rows but got {} ids back",
-                            rows.len(),
-                            ids.len()
-                        )));
-                    }
-                    stored.extend(
-                        rows.into_iter()
-                            .zip(ids)
-                            .map(|(entry, id)| entry.with_id(id)),
-                    );
+                    let metadata = serde_json::to_string(&entry.metadata).unwrap_or_else(|err| {
+                        failure = Some(storage(err));
+                        String::new()
+                    });
+                    values
+                        .push_bind(entry.service.clone())
+                        .push_bind(i64::from(entry.level.rank()))
+                        .push_bind(entry.message.clone())
+                        .push_bind(timestamp)
+                        .push_bind(metadata);
+                });
+                if let Some(err) = failure {
+                    return Err(err);
                 }
-                tx.commit().await.map_err(database)?;
-                Ok(stored)
-            },
-            span,
-        ))
+                insert.push(" RETURNING id");
+                let mut ids: Vec<i64> = insert
+                    .build_query_scalar()
+                    .fetch_all(&mut *tx)
+                    .await
+                    .map_err(database)?;
+                // Rows go in in VALUES order with increasing ids; RETURNING promises no order.
+                ids.sort_unstable();
+                if ids.len() != rows.len() {
+                    return Err(storage(format!(
+                        "inserted {} log rows but got {} ids back",
+                        rows.len(),
+                        ids.len()
+                    )));
+                }
+                stored.extend(
+                    rows.into_iter()
+                        .zip(ids)
+                        .map(|(entry, id)| entry.with_id(id)),
+                );
+            }
+            tx.commit().await.map_err(database)?;
+            Ok(stored)
+        })
     }
 
     fn page<'a>(
@@ -154,31 +152,23 @@ impl LogRepo for SqliteLogRepo {
         up_to: i64,
         limit: u32,
     ) -> RepoFuture<'a, Vec<LogEntry>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let sql = format!(
-                    "SELECT {COLUMNS} FROM logs WHERE {} ORDER BY id LIMIT ?5",
-                    filtered(filter)
-                );
-                let rows = sqlx::query(&sql)
-                    .bind(after_id)
-                    .bind(up_to)
-                    .bind(i64::from(filter.min_level.rank()))
-                    .bind(filter.service.as_deref())
-                    .bind(i64::from(limit))
-                    .fetch_all(self.database.pool())
-                    .await
-                    .map_err(database)?;
-                rows.iter().map(entry_from_row).collect()
-            },
-            tracing::info_span!(
-                "db.logs.page",
-                db.system = "sqlite",
-                db.operation = "SELECT",
-                after_id,
-                limit = i64::from(limit)
-            ),
-        ))
+        let span = database_span!("db.logs.page", "SELECT", after_id, limit = i64::from(limit));
+        in_span(span, async move {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM logs WHERE {} ORDER BY id LIMIT ?5",
+                filtered(filter)
+            );
+            let rows = sqlx::query(&sql)
+                .bind(after_id)
+                .bind(up_to)
+                .bind(i64::from(filter.min_level.rank()))
+                .bind(filter.service.as_deref())
+                .bind(i64::from(limit))
+                .fetch_all(self.database.pool())
+                .await
+                .map_err(database)?;
+            rows.iter().map(entry_from_row).collect()
+        })
     }
 
     fn tail_start<'a>(
@@ -187,119 +177,91 @@ impl LogRepo for SqliteLogRepo {
         count: u32,
         up_to: i64,
     ) -> RepoFuture<'a, Option<i64>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let sql = format!(
-                    "SELECT min(id) FROM (SELECT id FROM logs WHERE {} ORDER BY id DESC LIMIT ?5)",
-                    filtered(filter)
-                );
-                sqlx::query_scalar::<_, Option<i64>>(&sql)
-                    .bind(0_i64)
-                    .bind(up_to)
-                    .bind(i64::from(filter.min_level.rank()))
-                    .bind(filter.service.as_deref())
-                    .bind(i64::from(count))
-                    .fetch_one(self.database.pool())
-                    .await
-                    .map_err(database)
-            },
-            tracing::info_span!(
-                "db.logs.tail_start",
-                db.system = "sqlite",
-                db.operation = "SELECT",
-                count = i64::from(count)
-            ),
-        ))
+        let span = database_span!("db.logs.tail_start", "SELECT", count = i64::from(count));
+        in_span(span, async move {
+            let sql = format!(
+                "SELECT min(id) FROM (SELECT id FROM logs WHERE {} ORDER BY id DESC LIMIT ?5)",
+                filtered(filter)
+            );
+            sqlx::query_scalar::<_, Option<i64>>(&sql)
+                .bind(0_i64)
+                .bind(up_to)
+                .bind(i64::from(filter.min_level.rank()))
+                .bind(filter.service.as_deref())
+                .bind(i64::from(count))
+                .fetch_one(self.database.pool())
+                .await
+                .map_err(database)
+        })
     }
 
     fn last_id(&self) -> RepoFuture<'_, i64> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                // sqlite_sequence holds the highest id ever assigned, even if retention removed
-                // it; max(id) covers a table that sqlite_sequence does not know yet.
-                sqlx::query_scalar::<_, i64>(
+        let span = database_span!("db.logs.last_id", "SELECT");
+        in_span(span, async move {
+            // sqlite_sequence holds the highest id ever assigned, even if retention removed
+            // it; max(id) covers a table that sqlite_sequence does not know yet.
+            sqlx::query_scalar::<_, i64>(
                 "SELECT max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'logs'), 0), \
                             coalesce((SELECT max(id) FROM logs), 0))",
             )
             .fetch_one(self.database.pool())
             .await
             .map_err(database)
-            },
-            tracing::info_span!(
-                "db.logs.last_id",
-                db.system = "sqlite",
-                db.operation = "SELECT"
-            ),
-        ))
+        })
     }
 
     fn oldest_id(&self) -> RepoFuture<'_, Option<i64>> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                sqlx::query_scalar::<_, Option<i64>>("SELECT min(id) FROM logs")
-                    .fetch_one(self.database.pool())
-                    .await
-                    .map_err(database)
-            },
-            tracing::info_span!(
-                "db.logs.oldest_id",
-                db.system = "sqlite",
-                db.operation = "SELECT"
-            ),
-        ))
+        let span = database_span!("db.logs.oldest_id", "SELECT");
+        in_span(span, async move {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT min(id) FROM logs")
+                .fetch_one(self.database.pool())
+                .await
+                .map_err(database)
+        })
     }
 
     fn delete_older_than(&self, cutoff: SystemTime) -> RepoFuture<'_, u64> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                // Before the epoch nothing is stored; after 2262 everything is older.
-                let cutoff = match unix_nanos(cutoff) {
-                    Some(nanos) => nanos,
-                    None if cutoff < SystemTime::UNIX_EPOCH => return Ok(0),
-                    None => i64::MAX,
-                };
-                self.delete_in_chunks(
-                    "DELETE FROM logs WHERE id IN \
+        let span = database_span!("db.logs.delete_older_than", "DELETE");
+        in_span(span, async move {
+            // Before the epoch nothing is stored; after 2262 everything is older.
+            let cutoff = match unix_nanos(cutoff) {
+                Some(nanos) => nanos,
+                None if cutoff < SystemTime::UNIX_EPOCH => return Ok(0),
+                None => i64::MAX,
+            };
+            self.delete_in_chunks(
+                "DELETE FROM logs WHERE id IN \
                  (SELECT id FROM logs WHERE timestamp < ?1 LIMIT ?2)",
-                    cutoff,
-                )
-                .await
-            },
-            tracing::info_span!(
-                "db.logs.delete_older_than",
-                db.system = "sqlite",
-                db.operation = "DELETE"
-            ),
-        ))
+                cutoff,
+            )
+            .await
+        })
     }
 
     fn delete_beyond(&self, keep: u64) -> RepoFuture<'_, u64> {
-        Box::pin(tracing::Instrument::instrument(
-            async move {
-                let keep = i64::try_from(keep).unwrap_or(i64::MAX);
-                let newest_to_delete: Option<i64> =
-                    sqlx::query_scalar("SELECT id FROM logs ORDER BY id DESC LIMIT 1 OFFSET ?")
-                        .bind(keep)
-                        .fetch_optional(self.database.pool())
-                        .await
-                        .map_err(database)?;
-                let Some(newest_to_delete) = newest_to_delete else {
-                    return Ok(0);
-                };
-                self.delete_in_chunks(
-                    "DELETE FROM logs WHERE id IN \
+        let span = database_span!(
+            "db.logs.delete_beyond",
+            "DELETE",
+            keep = i64::try_from(keep).unwrap_or(i64::MAX)
+        );
+        in_span(span, async move {
+            let keep = i64::try_from(keep).unwrap_or(i64::MAX);
+            let newest_to_delete: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM logs ORDER BY id DESC LIMIT 1 OFFSET ?")
+                    .bind(keep)
+                    .fetch_optional(self.database.pool())
+                    .await
+                    .map_err(database)?;
+            let Some(newest_to_delete) = newest_to_delete else {
+                return Ok(0);
+            };
+            self.delete_in_chunks(
+                "DELETE FROM logs WHERE id IN \
                  (SELECT id FROM logs WHERE id <= ?1 ORDER BY id LIMIT ?2)",
-                    newest_to_delete,
-                )
-                .await
-            },
-            tracing::info_span!(
-                "db.logs.delete_beyond",
-                db.system = "sqlite",
-                db.operation = "DELETE",
-                keep = i64::try_from(keep).unwrap_or(i64::MAX)
-            ),
-        ))
+                newest_to_delete,
+            )
+            .await
+        })
     }
 }
 
