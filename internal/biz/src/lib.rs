@@ -16,6 +16,7 @@ pub mod game;
 mod lifecycle;
 pub mod logs;
 pub mod market;
+mod mutex;
 pub mod sensors;
 mod splitmix;
 mod transfer;

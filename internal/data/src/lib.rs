@@ -9,6 +9,7 @@ mod database;
 mod documents;
 mod files;
 mod logs;
+mod mutex;
 
 use std::path::{Path, PathBuf};
 

@@ -10,6 +10,7 @@ mod call;
 mod grpc_timeout;
 mod health;
 mod method_limit;
+mod mutex;
 mod prometheus;
 mod run;
 mod telemetry;

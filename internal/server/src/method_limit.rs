@@ -14,7 +14,7 @@ use std::{
     collections::HashMap,
     future::Future,
     pin::Pin,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     task::{Context, Poll},
 };
 
@@ -23,6 +23,8 @@ use http_body::{Frame, SizeHint};
 use tonic::{Status, body::Body};
 use tower_layer::Layer;
 use tower_service::Service;
+
+use crate::mutex::lock;
 
 /// Paths never counted nor refused.
 const UNLIMITED: &str = "/grpc.health.v1.Health/";
@@ -36,10 +38,7 @@ struct OpenCalls {
 impl OpenCalls {
     /// Counts one more call of `method` unless `max` are open already.
     fn enter(self: &Arc<Self>, method: &str, max: usize) -> Option<OpenCall> {
-        let mut counts = self
-            .by_method
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut counts = lock(&self.by_method);
         let count = counts.entry(method.into()).or_insert(0);
         if *count >= max {
             if *count == 0 {
@@ -64,11 +63,7 @@ struct OpenCall {
 
 impl Drop for OpenCall {
     fn drop(&mut self) {
-        let mut counts = self
-            .calls
-            .by_method
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut counts = lock(&self.calls.by_method);
         if let Some(count) = counts.get_mut(&self.method) {
             *count -= 1;
             if *count == 0 {

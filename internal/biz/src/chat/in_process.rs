@@ -22,7 +22,7 @@
 use std::{
     collections::{HashMap, HashSet},
     sync::{
-        Arc, Mutex, MutexGuard, PoisonError,
+        Arc, Mutex, MutexGuard,
         atomic::{AtomicU64, Ordering},
     },
     time::SystemTime,
@@ -36,7 +36,7 @@ use super::{
     ChatEvent, ChatKind, ChatLimits, LiveFeed, MemberId, MemberQueue, NewChatEvent, Offer, RoomBus,
     RoomRepo, RoomStats, Subscription,
 };
-use crate::{Error, Lifecycle, Result};
+use crate::{Error, Lifecycle, Result, mutex::lock};
 
 /// Requests waiting for the appender; senders wait when it is full.
 const APPEND_QUEUE: usize = 1024;
@@ -133,12 +133,6 @@ fn stored_per_room(history: usize) -> usize {
     } else {
         history.saturating_add(1)
     }
-}
-
-/// A poisoned lock only means another thread panicked mid-update; the rooms are still
-/// consistent enough to serve (every update is an insert or a remove), so carry on.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl Shared {

@@ -13,7 +13,7 @@
 use std::{
     collections::HashMap,
     sync::{
-        Arc, Mutex, PoisonError,
+        Arc, Mutex,
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::{SystemTime, UNIX_EPOCH},
@@ -119,7 +119,7 @@ impl ConversationHub {
 impl Shared {
     fn lock(&self) -> std::sync::MutexGuard<'_, Members> {
         // The table stays consistent even if a holder panicked: every update is one call.
-        self.members.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::mutex::lock(&self.members)
     }
 
     fn broadcast(&self, line: ChatLine) {

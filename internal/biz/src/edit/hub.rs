@@ -305,9 +305,7 @@ impl HubInner {
     fn actors(&self) -> MutexGuard<'_, HashMap<String, ActorHandle>> {
         // A panic while holding this lock cannot leave the map half-updated: every critical
         // section is a single insert, remove or lookup.
-        self.actors
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::mutex::lock(&self.actors)
     }
 
     /// Removes `id`'s entry if it still belongs to actor `generation`.

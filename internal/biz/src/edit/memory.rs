@@ -71,10 +71,7 @@ impl MemoryDocumentRepo {
 
     /// The revisions each successful append saved, one list per append.
     pub(crate) fn saved_revisions(&self) -> Vec<Vec<i64>> {
-        self.saved
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone()
+        crate::mutex::lock(&self.saved).clone()
     }
 
     /// Makes every later `append` wait for a permit of the returned semaphore.
@@ -96,15 +93,11 @@ impl MemoryDocumentRepo {
     }
 
     fn lock_documents(&self) -> std::sync::MutexGuard<'_, HashMap<String, StoredDocument>> {
-        self.documents
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::mutex::lock(&self.documents)
     }
 
     fn lock_gate(&self) -> std::sync::MutexGuard<'_, Option<Arc<Semaphore>>> {
-        self.append_gate
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        crate::mutex::lock(&self.append_gate)
     }
 }
 
@@ -154,10 +147,7 @@ impl DocumentRepo for MemoryDocumentRepo {
             if edits.is_empty() {
                 return Ok(());
             }
-            self.saved
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(edits.iter().map(|edit| edit.revision).collect());
+            crate::mutex::lock(&self.saved).push(edits.iter().map(|edit| edit.revision).collect());
             let mut documents = self.lock_documents();
             let stored = documents.entry(id.to_owned()).or_insert(StoredDocument {
                 text: String::new(),

@@ -13,7 +13,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     fmt,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -26,7 +26,7 @@ use super::{
     ByteStream, Checksum, FileId, FileStore, ListedFile, NamePrefix, PartialFile, StoredFile,
     UploadId, UploadSession, Written,
 };
-use crate::{Error, Result};
+use crate::{Error, Result, mutex::lock};
 
 /// An operation of the store or of a partial file, to fail or hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -116,11 +116,6 @@ impl Hold {
     pub(crate) fn open_for_good(&self) {
         self.open.close();
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A test that panicked holding a lock fails anyway; the others need not fail with it.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl MemoryFileStore {

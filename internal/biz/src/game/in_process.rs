@@ -6,14 +6,14 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex},
     time::SystemTime,
 };
 
 use tokio::sync::watch;
 
 use super::{Action, GameLimits, GameSnapshot, GameState, SessionBus, apply, join, leave};
-use crate::{Error, Result};
+use crate::{Error, Result, mutex::lock};
 
 /// Sessions held in this process's memory.
 #[derive(Debug)]
@@ -28,12 +28,6 @@ struct Session {
     state: GameState,
     tick: i64,
     states: watch::Sender<Arc<GameSnapshot>>,
-}
-
-/// A poisoned lock only means another stream panicked; every change replaces the state
-/// whole, so what the lock guards is consistent.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl InProcessSessions {

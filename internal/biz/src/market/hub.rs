@@ -4,7 +4,7 @@
 use std::{
     collections::{BTreeMap, HashMap, hash_map::Entry},
     hash::{BuildHasher as _, RandomState},
-    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
 
@@ -131,7 +131,7 @@ impl MarketInner {
     fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Listing>> {
         // A panic while holding the lock cannot leave the map half-updated in a way that
         // matters more than refusing every later subscriber would.
-        self.listings.lock().unwrap_or_else(PoisonError::into_inner)
+        crate::mutex::lock(&self.listings)
     }
 
     /// Opens the series of `symbol` and spawns its ticker.

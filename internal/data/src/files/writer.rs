@@ -10,7 +10,7 @@ use std::{
     fs::{File, OpenOptions},
     io::{self, Read as _, Seek as _, SeekFrom, Write as _},
     path::Path,
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
 };
 
 use bytes::Bytes;
@@ -27,6 +27,7 @@ use super::{
     disk::{blocking, sync_dir},
     io_error, storage,
 };
+use crate::mutex::lock;
 
 /// Chunks queued between a client's stream and its writer thread.
 const WRITE_QUEUE: usize = 4;
@@ -129,11 +130,7 @@ enum Command {
 
 impl DiskPartial {
     fn writer_error(failure: &Mutex<Option<io::Error>>) -> Error {
-        match failure
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .take()
-        {
+        match lock(failure).take() {
             Some(err) => io_error("write partial", &err),
             None => storage("write partial", "the writer stopped"),
         }
@@ -200,13 +197,12 @@ impl Writer {
             match command {
                 Command::Write(data) => {
                     if let Err(err) = self.file.write_all(&data) {
-                        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) = Some(err);
+                        *lock(&self.failure) = Some(err);
                         return;
                     }
                     self.len += data.len() as u64;
                     if self.to_hasher.send(data).is_err() {
-                        *self.failure.lock().unwrap_or_else(PoisonError::into_inner) =
-                            Some(io::Error::other("the hasher thread stopped"));
+                        *lock(&self.failure) = Some(io::Error::other("the hasher thread stopped"));
                         return;
                     }
                 }

@@ -2,15 +2,13 @@
 //! the sweeper never removes an upload that a stream is writing. In memory, because a claim
 //! lives exactly as long as the stream that holds it.
 
-use std::{
-    collections::HashSet,
-    sync::{Arc, PoisonError},
-};
+use std::{collections::HashSet, sync::Arc};
 
 use super::Inner;
 use crate::{
     Error, Result,
     files::{FileId, UploadId, UploadSession},
+    mutex::lock,
 };
 
 /// Uploads being written right now.
@@ -29,11 +27,7 @@ pub(super) struct Claim {
 
 impl Drop for Claim {
     fn drop(&mut self) {
-        let mut claims = self
-            .inner
-            .claims
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut claims = lock(&self.inner.claims);
         if let Some(id) = &self.upload_id {
             claims.upload_ids.remove(id);
         }
@@ -54,7 +48,7 @@ impl Inner {
     }
 
     pub(super) fn claim_upload_id(self: &Arc<Self>, upload_id: &UploadId) -> Result<Claim> {
-        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut claims = lock(&self.claims);
         if !claims.upload_ids.insert(upload_id.clone()) {
             return Err(Error::UploadBusy(upload_id.to_string()));
         }
@@ -66,13 +60,13 @@ impl Inner {
     }
 
     pub(super) fn claim_file_id(&self, claim: &mut Claim, file_id: &FileId) {
-        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut claims = lock(&self.claims);
         claims.file_ids.insert(file_id.clone());
         claim.file_id = Some(file_id.clone());
     }
 
     pub(super) fn claim_for_sweep(self: &Arc<Self>, session: &UploadSession) -> Option<Claim> {
-        let mut claims = self.claims.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut claims = lock(&self.claims);
         if claims.file_ids.contains(&session.file_id)
             || session
                 .upload_id

@@ -2,16 +2,19 @@
 //! keeps only committed files (the SQL behind the same trait is tested in data).
 
 use std::{
-    sync::{Arc, Mutex, PoisonError},
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
 use futures_util::{future::BoxFuture, stream};
 
 use super::*;
-use crate::files::{
-    ByteStream, Checksum, FileName, FilePath, ListedFile, NamePrefix, PartialFile, UploadSession,
-    Written,
+use crate::{
+    files::{
+        ByteStream, Checksum, FileName, FilePath, ListedFile, NamePrefix, PartialFile,
+        UploadSession, Written,
+    },
+    mutex::lock,
 };
 
 #[derive(Debug, Default)]
@@ -60,7 +63,7 @@ impl FileStore for MemoryFiles {
         unused()
     }
     fn file<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<Option<StoredFile>>> {
-        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let files = lock(&self.files);
         let found = files
             .iter()
             .find(|(_, file)| file.id == *id)
@@ -68,7 +71,7 @@ impl FileStore for MemoryFiles {
         Box::pin(async move { Ok(found) })
     }
     fn newest_named<'a>(&'a self, name: &'a str) -> BoxFuture<'a, Result<Option<StoredFile>>> {
-        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let files = lock(&self.files);
         let found = files
             .iter()
             .rev()
@@ -90,7 +93,7 @@ impl FileStore for MemoryFiles {
         limit: u32,
         prefix: Option<&'a NamePrefix>,
     ) -> BoxFuture<'a, Result<Vec<ListedFile>>> {
-        let files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let files = lock(&self.files);
         let page = files
             .iter()
             .filter(|(seq, file)| {
@@ -105,7 +108,7 @@ impl FileStore for MemoryFiles {
         Box::pin(async move { Ok(page) })
     }
     fn delete<'a>(&'a self, id: &'a FileId) -> BoxFuture<'a, Result<bool>> {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut files = lock(&self.files);
         let before = files.len();
         files.retain(|(_, file)| file.id != *id);
         let deleted = files.len() < before;
@@ -115,7 +118,7 @@ impl FileStore for MemoryFiles {
 
 impl MemoryFiles {
     fn commit(&self, name: &str) -> StoredFile {
-        let mut files = self.files.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut files = lock(&self.files);
         let file = StoredFile {
             id: FileId::generate(),
             name: FileName::sanitise(name).expect("valid name"),
