@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::load::{ConfError, bad};
+use crate::load::{ConfError, all_greater_than_zero};
 
 /// `batch`: how large an item and a batch may be.
 #[derive(Debug, Clone, Deserialize)]
@@ -30,15 +30,9 @@ impl Default for BatchConf {
 
 impl BatchConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             ("batch.max_item_bytes", self.max_item_bytes),
             ("batch.max_items", self.max_items),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        Ok(())
+        ])
     }
 }

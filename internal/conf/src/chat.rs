@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::load::{ConfError, bad};
+use crate::load::{ConfError, all_greater_than_zero, bad};
 
 /// `chat`: rooms, their history and their members' queues.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,16 +38,11 @@ impl Default for ChatConf {
 
 impl ChatConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             ("chat.member_queue", self.member_queue),
             ("chat.max_message_bytes", self.max_message_bytes),
             ("chat.max_rooms", self.max_rooms),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
+        ])?;
         if self.max_messages_per_second == 0 {
             return Err(bad(
                 "chat.max_messages_per_second",

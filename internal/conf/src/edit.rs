@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::ConfError;
+use crate::load::{ConfError, all_greater_than_zero};
 
 /// `edit`: collaborative editing.
 #[derive(Debug, Clone, Deserialize)]
@@ -38,21 +38,12 @@ impl Default for EditConf {
 
 impl EditConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             ("edit.op_log", self.op_log),
             ("edit.max_open_documents", self.max_open_documents),
             ("edit.subscriber_queue", self.subscriber_queue),
             ("edit.subscriber_queue_bytes", self.subscriber_queue_bytes),
             ("edit.max_document_chars", self.max_document_chars),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(ConfError::BadValue {
-                    key,
-                    reason: "must be greater than 0".to_owned(),
-                });
-            }
-        }
-        Ok(())
+        ])
     }
 }

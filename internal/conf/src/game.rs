@@ -2,7 +2,7 @@
 
 use serde::Deserialize;
 
-use crate::load::{ConfError, bad};
+use crate::load::{ConfError, all_greater_than_zero};
 
 /// `game`: shared game sessions.
 #[derive(Debug, Clone, Deserialize)]
@@ -28,16 +28,10 @@ impl Default for GameConf {
 
 impl GameConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             ("game.board_width", u64::from(self.board_width)),
             ("game.board_height", u64::from(self.board_height)),
             ("game.max_sessions", self.max_sessions as u64),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        Ok(())
+        ])
     }
 }

@@ -4,6 +4,7 @@ use std::{
     collections::HashMap,
     fs,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use config::{Environment, File, FileFormat};
@@ -104,6 +105,29 @@ pub(crate) fn bad(key: &'static str, reason: impl Into<String>) -> ConfError {
     ConfError::BadValue {
         key,
         reason: reason.into(),
+    }
+}
+
+/// The first of `values` (key, value) that is 0, as the error that names its key.
+pub(crate) fn all_greater_than_zero<T: Default + PartialEq>(
+    values: impl IntoIterator<Item = (&'static str, T)>,
+) -> Result<(), ConfError> {
+    match values.into_iter().find(|(_, value)| *value == T::default()) {
+        Some((key, _)) => Err(bad(key, "must be greater than 0")),
+        None => Ok(()),
+    }
+}
+
+/// The first of `durations` (key, duration) that is zero, as the error that names its key.
+pub(crate) fn all_longer_than_zero(
+    durations: impl IntoIterator<Item = (&'static str, Duration)>,
+) -> Result<(), ConfError> {
+    match durations
+        .into_iter()
+        .find(|(_, duration)| duration.is_zero())
+    {
+        Some((key, _)) => Err(bad(key, "must be longer than 0s")),
+        None => Ok(()),
     }
 }
 

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::load::{ConfError, bad};
+use crate::load::{ConfError, all_greater_than_zero, all_longer_than_zero, bad};
 
 /// `logs`: retention of stored entries and the live fan-out to followers.
 #[derive(Debug, Clone, Deserialize)]
@@ -39,24 +39,14 @@ const MAX_LIVE_BUFFER: usize = 1 << 20;
 
 impl LogsConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             ("logs.max_entries", self.max_entries),
             ("logs.live_buffer", self.live_buffer as u64),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        let durations = [
+        ])?;
+        all_longer_than_zero([
             ("logs.retention", self.retention),
             ("logs.retention_interval", self.retention_interval),
-        ];
-        for (key, value) in durations {
-            if value.is_zero() {
-                return Err(bad(key, "must be longer than 0s"));
-            }
-        }
+        ])?;
         // tokio's broadcast channel refuses larger capacities; far below that, memory is the limit.
         if self.live_buffer > MAX_LIVE_BUFFER {
             return Err(bad(

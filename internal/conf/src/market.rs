@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::load::{ConfError, bad};
+use crate::load::{ConfError, all_greater_than_zero, bad};
 
 /// `market`: the shared simulated market.
 #[derive(Debug, Clone, Deserialize)]
@@ -40,18 +40,13 @@ impl Default for MarketConf {
 
 impl MarketConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             (
                 "market.max_symbols_per_request",
                 self.max_symbols_per_request,
             ),
             ("market.max_symbols", self.max_symbols),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
+        ])?;
         if self.min_interval.is_zero() {
             return Err(bad("market.min_interval", "must be longer than 0s"));
         }

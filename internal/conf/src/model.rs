@@ -11,7 +11,7 @@ use serde::Deserialize;
 pub use crate::logs::LogsConf;
 use crate::{
     ChatConf, GameConf,
-    load::{ConfError, bad},
+    load::{ConfError, all_greater_than_zero, all_longer_than_zero, bad},
 };
 
 /// The whole configuration. Every section is optional in the file.
@@ -45,7 +45,7 @@ pub struct ServerConf {
 impl ServerConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
         let grpc = &self.grpc;
-        let positive = [
+        all_greater_than_zero([
             (
                 "server.grpc.max_decoding_message_size",
                 grpc.max_decoding_message_size as u64,
@@ -58,21 +58,11 @@ impl ServerConf {
                 "server.grpc.max_concurrent_streams",
                 u64::from(grpc.max_concurrent_streams),
             ),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        let durations = [
+        ])?;
+        all_longer_than_zero([
             ("server.grpc.keepalive_interval", grpc.keepalive_interval),
             ("server.grpc.keepalive_timeout", grpc.keepalive_timeout),
-        ];
-        for (key, value) in durations {
-            if value.is_zero() {
-                return Err(bad(key, "must be longer than 0s"));
-            }
-        }
+        ])?;
         if self.limits.max_streams_per_method == 0 {
             return Err(bad(
                 "server.limits.max_streams_per_method",
@@ -184,28 +174,18 @@ pub struct DataConf {
 
 impl DataConf {
     pub(crate) fn validate(&self) -> Result<(), ConfError> {
-        let positive = [
+        all_greater_than_zero([
             (
                 "data.database.max_connections",
                 u64::from(self.database.max_connections),
             ),
             ("data.storage.max_file_bytes", self.storage.max_file_bytes),
-        ];
-        for (key, value) in positive {
-            if value == 0 {
-                return Err(bad(key, "must be greater than 0"));
-            }
-        }
-        let durations = [
+        ])?;
+        all_longer_than_zero([
             ("data.database.busy_timeout", self.database.busy_timeout),
             ("data.storage.resume_ttl", self.storage.resume_ttl),
             ("data.storage.sweep_interval", self.storage.sweep_interval),
-        ];
-        for (key, value) in durations {
-            if value.is_zero() {
-                return Err(bad(key, "must be longer than 0s"));
-            }
-        }
+        ])?;
         if !self.database.source.starts_with("sqlite:") {
             return Err(bad(
                 "data.database.source",
