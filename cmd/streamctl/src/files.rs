@@ -17,8 +17,9 @@
 //! this side (DeleteFile takes only an id), is that an id wins: an argument that is the id of
 //! a stored file means that file, anything else the newest file of that name.
 //!
-//! One file per command ([`upload`], [`download`], [`list`], [`remove`]); what both transfers
-//! use is in [`checksum`] (hashing what is already on disk) and [`pace`] (`--limit-rate`).
+//! One file per command ([`upload`](mod@upload), [`download`](mod@download), [`list`](mod@list),
+//! [`remove`](mod@remove)); what both transfers use is in [`checksum`] (hashing what is
+//! already on disk) and [`pace`] (`--limit-rate`).
 
 mod checksum;
 mod download;
