@@ -47,12 +47,11 @@ impl CompatServices {
         max_message_bytes: usize,
         shutdown: &Shutdown,
     ) -> Self {
-        let stopping = shutdown.stopping.clone();
         Self {
-            chat: ChatService::new(hub, stopping.clone()),
-            stream: StreamService::new(pace, stopping.clone()),
-            chatify: ChatifyService::new(stopping.clone()),
-            helloworld: HelloworldService::new(pace, max_message_bytes, stopping),
+            chat: ChatService::new(hub, shutdown),
+            stream: StreamService::new(pace, shutdown),
+            chatify: ChatifyService::new(shutdown),
+            helloworld: HelloworldService::new(pace, max_message_bytes, shutdown),
         }
     }
 }

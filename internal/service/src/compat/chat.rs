@@ -15,10 +15,10 @@ use streamhub_biz::{
     auth::Caller,
     compat::{ChatLine, ChatMember, ConversationHub},
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::{
+    Shutdown,
     status::to_status,
     stream::{ResponseStream, until_stopped},
 };
@@ -27,12 +27,15 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct ChatService {
     hub: ConversationHub,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl ChatService {
-    pub(crate) fn new(hub: ConversationHub, stopping: CancellationToken) -> Self {
-        Self { hub, stopping }
+    pub(crate) fn new(hub: ConversationHub, shutdown: &Shutdown) -> Self {
+        Self {
+            hub,
+            shutdown: shutdown.clone(),
+        }
     }
 }
 
@@ -124,6 +127,9 @@ impl chat_service_server::ChatService for ChatService {
             let next = reply.is_ok().then_some(call);
             Some((reply, next))
         });
-        Ok(Response::new(until_stopped(replies, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            replies,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }

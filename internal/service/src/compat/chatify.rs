@@ -3,20 +3,24 @@
 use futures_util::StreamExt as _;
 use streamhub_api::service::v1::{ChatReq, ChatRsp, service_server};
 use streamhub_biz::compat;
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::stream::{ResponseStream, until_stopped};
+use crate::{
+    Shutdown,
+    stream::{ResponseStream, until_stopped},
+};
 
 /// The handler of `service.v1.Service`.
 #[derive(Debug, Clone)]
 pub struct ChatifyService {
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl ChatifyService {
-    pub(crate) fn new(stopping: CancellationToken) -> Self {
-        Self { stopping }
+    pub(crate) fn new(shutdown: &Shutdown) -> Self {
+        Self {
+            shutdown: shutdown.clone(),
+        }
     }
 }
 
@@ -33,6 +37,9 @@ impl service_server::Service for ChatifyService {
                 message: compat::chatify_reply(&request.name),
             })
         });
-        Ok(Response::new(until_stopped(replies, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            replies,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }

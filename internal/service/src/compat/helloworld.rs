@@ -11,11 +11,11 @@ use streamhub_api::helloworld::{
     server_stream_server_server,
 };
 use streamhub_biz::compat::{self, CommaJoined};
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{paced, read_to_half_close};
 use crate::{
+    Shutdown,
     status::to_status,
     stream::{ResponseStream, until_stopped},
 };
@@ -30,19 +30,15 @@ pub struct HelloworldService {
     pace: Duration,
     /// The most text one `ClientStreamResp` can carry.
     max_joined_bytes: usize,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl HelloworldService {
-    pub(crate) fn new(
-        pace: Duration,
-        max_message_bytes: usize,
-        stopping: CancellationToken,
-    ) -> Self {
+    pub(crate) fn new(pace: Duration, max_message_bytes: usize, shutdown: &Shutdown) -> Self {
         Self {
             pace,
             max_joined_bytes: max_message_bytes.saturating_sub(DATA_FIELD_OVERHEAD),
-            stopping,
+            shutdown: shutdown.clone(),
         }
     }
 }
@@ -58,7 +54,10 @@ impl server_stream_server_server::ServerStreamServer for HelloworldService {
         let data = request.into_inner().data;
         let replies = paced(compat::server_stream_replies(&data), self.pace)
             .map(|data| Ok(ServerStreamResp { data }));
-        Ok(Response::new(until_stopped(replies, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            replies,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }
 
@@ -69,7 +68,7 @@ impl client_stream_server_server::ClientStreamServer for HelloworldService {
         request: Request<Streaming<ClientStreamReq>>,
     ) -> Result<Response<ClientStreamResp>, Status> {
         let mut joined = CommaJoined::new(self.max_joined_bytes);
-        read_to_half_close(request.into_inner(), &self.stopping, |request| {
+        read_to_half_close(request.into_inner(), &self.shutdown.stopping, |request| {
             joined.push(&request.data).map_err(to_status)
         })
         .await?;
@@ -97,6 +96,9 @@ impl all_stream_server_server::AllStreamServer for HelloworldService {
             .into_inner()
             .filter_map(|request| ready(request.err().map(Err)));
         let replies = stream::select(own, requests);
-        Ok(Response::new(until_stopped(replies, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            replies,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }

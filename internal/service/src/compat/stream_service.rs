@@ -6,22 +6,27 @@ use std::time::Duration;
 use futures_util::StreamExt as _;
 use streamhub_api::proto::{StreamPoint, StreamRequest, StreamResponse, stream_service_server};
 use streamhub_biz::compat::{self, Point, RouteReplies};
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{paced, read_to_half_close};
-use crate::stream::{ResponseStream, until_stopped};
+use crate::{
+    Shutdown,
+    stream::{ResponseStream, until_stopped},
+};
 
 /// The handlers of `proto.StreamService`.
 #[derive(Debug, Clone)]
 pub struct StreamService {
     pace: Duration,
-    stopping: CancellationToken,
+    shutdown: Shutdown,
 }
 
 impl StreamService {
-    pub(crate) fn new(pace: Duration, stopping: CancellationToken) -> Self {
-        Self { pace, stopping }
+    pub(crate) fn new(pace: Duration, shutdown: &Shutdown) -> Self {
+        Self {
+            pace,
+            shutdown: shutdown.clone(),
+        }
     }
 }
 
@@ -56,7 +61,10 @@ impl stream_service_server::StreamService for StreamService {
     ) -> Result<Response<Self::ListStream>, Status> {
         let point = requested_point(request.into_inner())?;
         let points = paced(compat::list_points(&point), self.pace).map(|p| Ok(response(p)));
-        Ok(Response::new(until_stopped(points, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            points,
+            self.shutdown.stopping.clone(),
+        )))
     }
 
     async fn record(
@@ -65,7 +73,7 @@ impl stream_service_server::StreamService for StreamService {
     ) -> Result<Response<StreamResponse>, Status> {
         // The seed's reply does not depend on what was recorded; reading to the half-close
         // is what the client waits for.
-        read_to_half_close(request.into_inner(), &self.stopping, |_| Ok(())).await?;
+        read_to_half_close(request.into_inner(), &self.shutdown.stopping, |_| Ok(())).await?;
         Ok(Response::new(response(compat::record_reply())))
     }
 
@@ -80,6 +88,9 @@ impl stream_service_server::StreamService for StreamService {
         let answers = request
             .into_inner()
             .map(move |request| request.map(|_| response(replies.next_reply())));
-        Ok(Response::new(until_stopped(answers, self.stopping.clone())))
+        Ok(Response::new(until_stopped(
+            answers,
+            self.shutdown.stopping.clone(),
+        )))
     }
 }
