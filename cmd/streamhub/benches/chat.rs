@@ -16,13 +16,13 @@ use std::{
     time::{Duration, Instant},
 };
 
-use streamhub_api::streaming::{ChatMessage, streaming_service_client::StreamingServiceClient};
-use support::{BenchServer, ChildClients, Memory, bounded, connect, hold_until_parent_stops};
+use streamhub_api::streaming::ChatMessage;
+use streamhub_testkit::{bounded, connect, open_chat, spawn_app_with};
+use support::{ChildClients, Memory, hold_until_parent_stops, next};
 use tokio::{
     sync::{Barrier, mpsc},
     task::JoinSet,
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Streaming, transport::Channel};
 
 const MEMBERS: usize = 100;
@@ -49,8 +49,8 @@ async fn main() {
     }
     // The idle part holds 10,000 Chat calls open at once; leave room above it.
     let server =
-        BenchServer::start(|config| config.server.limits.max_streams_per_method = 20_000).await;
-    let endpoint = server.endpoint.clone();
+        spawn_app_with(|config| config.server.limits.max_streams_per_method = 20_000).await;
+    let endpoint = server.url();
 
     one_busy_room(&endpoint).await;
     idle_members(&endpoint).await;
@@ -65,29 +65,12 @@ async fn join(
     user: &str,
     queue: usize,
 ) -> (mpsc::Sender<ChatMessage>, Streaming<ChatMessage>) {
-    let (outbound, requests) = mpsc::channel(queue);
-    outbound
-        .send(ChatMessage {
-            room_id: room.to_owned(),
-            user_id: user.to_owned(),
-            ..ChatMessage::default()
-        })
-        .await
-        .expect("queue the join");
-    let inbound = StreamingServiceClient::new(channel)
-        .chat(ReceiverStream::new(requests))
-        .await
-        .expect("Chat opens")
-        .into_inner();
-    (outbound, inbound)
-}
-
-async fn next(inbound: &mut Streaming<ChatMessage>) -> ChatMessage {
-    inbound
-        .message()
-        .await
-        .expect("no error on a bench stream")
-        .expect("the stream stays open")
+    let join = ChatMessage {
+        room_id: room.to_owned(),
+        user_id: user.to_owned(),
+        ..ChatMessage::default()
+    };
+    open_chat(channel, join, queue).await
 }
 
 async fn one_busy_room(endpoint: &str) {

@@ -18,16 +18,14 @@ use std::{
     time::{Duration, Instant},
 };
 
-use streamhub_api::streaming::{
-    DocumentUpdate, EditOperation, streaming_service_client::StreamingServiceClient,
-};
+use streamhub_api::streaming::{DocumentUpdate, EditOperation};
 use streamhub_biz::SplitMix64;
-use support::{BenchServer, ChildClients, Memory, bounded, connect, hold_until_parent_stops};
+use streamhub_testkit::{bounded, connect, open_edit, spawn_app_with};
+use support::{ChildClients, Memory, hold_until_parent_stops, next};
 use tokio::{
     sync::{Barrier, mpsc},
     task::JoinSet,
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Streaming, transport::Channel};
 
 const EDITORS: usize = 8;
@@ -52,13 +50,13 @@ async fn main() {
         idle_client(&endpoint).await;
         return;
     }
-    let server = BenchServer::start(|config| {
+    let server = spawn_app_with(|config| {
         config.edit.max_open_documents = IDLE_DOCUMENTS + 1;
         // The idle part holds one CollaborativeEdit call per document.
         config.server.limits.max_streams_per_method = 2 * IDLE_DOCUMENTS;
     })
     .await;
-    let endpoint = server.endpoint.clone();
+    let endpoint = server.url();
 
     hot_document(&endpoint).await;
     idle_documents(&endpoint).await;
@@ -86,26 +84,9 @@ async fn join(
     Streaming<DocumentUpdate>,
     DocumentUpdate,
 ) {
-    let (outbound, requests) = mpsc::channel(queue);
-    outbound
-        .send(operation(user, doc, "JOIN"))
-        .await
-        .expect("queue the join");
-    let mut inbound = StreamingServiceClient::new(channel)
-        .collaborative_edit(ReceiverStream::new(requests))
-        .await
-        .expect("CollaborativeEdit opens")
-        .into_inner();
+    let (outbound, mut inbound) = open_edit(channel, operation(user, doc, "JOIN"), queue).await;
     let snapshot = next(&mut inbound).await;
     (outbound, inbound, snapshot)
-}
-
-async fn next(inbound: &mut Streaming<DocumentUpdate>) -> DocumentUpdate {
-    inbound
-        .message()
-        .await
-        .expect("no error on a bench stream")
-        .expect("the stream stays open")
 }
 
 async fn hot_document(endpoint: &str) {

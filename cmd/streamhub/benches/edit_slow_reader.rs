@@ -14,12 +14,10 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use streamhub_api::streaming::{
-    DocumentUpdate, EditOperation, streaming_service_client::StreamingServiceClient,
-};
-use support::{BenchServer, ChildClients, Memory, bounded, connect, hold_until_parent_stops};
+use streamhub_api::streaming::{DocumentUpdate, EditOperation};
+use streamhub_testkit::{bounded, connect, open_edit, spawn_app};
+use support::{ChildClients, Memory, hold_until_parent_stops};
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Streaming, transport::Channel};
 
 /// The document's size: every update carries about this many bytes of text. The edits that
@@ -44,11 +42,11 @@ async fn main() {
         clients(&endpoint).await;
         return;
     }
-    let server = BenchServer::start(|_| {}).await;
+    let server = spawn_app().await;
     let before = Memory::now();
     let started = Instant::now();
     // "ready REVISION CUT_OFF" once the writer saw its last edit.
-    let (child, ready) = ChildClients::start(CLIENT_ENV, &server.endpoint, STEP_LIMIT).await;
+    let (child, ready) = ChildClients::start(CLIENT_ENV, &server.url(), STEP_LIMIT).await;
     let after = Memory::now();
     println!(
         "edit: one reader that never reads, a {TEXT_CHARS}-char ASCII document, {EDITS} one-char \
@@ -80,16 +78,7 @@ async fn join(
     channel: Channel,
     user: &str,
 ) -> (mpsc::Sender<EditOperation>, Streaming<DocumentUpdate>) {
-    let (outbound, requests) = mpsc::channel(WINDOW * 2);
-    outbound
-        .send(operation(user, "JOIN"))
-        .await
-        .expect("queue the join");
-    let mut inbound = StreamingServiceClient::new(channel)
-        .collaborative_edit(ReceiverStream::new(requests))
-        .await
-        .expect("CollaborativeEdit opens")
-        .into_inner();
+    let (outbound, mut inbound) = open_edit(channel, operation(user, "JOIN"), WINDOW * 2).await;
     next(&mut inbound).await;
     (outbound, inbound)
 }

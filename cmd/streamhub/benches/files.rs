@@ -12,9 +12,8 @@
 
 use std::{
     fs::File,
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{Read as _, Write as _},
     path::Path,
-    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
@@ -23,9 +22,10 @@ use sha2::{Digest as _, Sha256};
 use streamhub_api::streaming::{
     FileChunk, FileRequest, streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{BinaryServer, bounded, write_binary_config};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 
 const SIZE_ENV: &str = "STREAMHUB_BENCH_FILE_BYTES";
 const DEFAULT_SIZE: u64 = 1024 * 1024 * 1024;
@@ -51,32 +51,39 @@ fn main() {
         "files: {size} bytes; read + SHA-256 baseline {baseline:.0} MiB/s (checksum {expected})"
     );
 
-    let server = start_server(dir.path(), size);
+    // The release binary in a process of its own, its data next to the source file.
+    let config = write_binary_config(
+        dir.path(),
+        dir.path(),
+        &format!(
+            "data:\n  storage:\n    max_file_bytes: {max}\n",
+            max = size.max(DEFAULT_SIZE)
+        ),
+    );
+    let mut server = BinaryServer::start(env!("CARGO_BIN_EXE_streamhub"), &config, &[]);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let channel = Endpoint::from_shared(format!("http://{}", server.addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect");
+        let channel = server.connect().await;
 
         let started = Instant::now();
-        let (file_id, checksum) = bounded("the upload", upload(channel.clone(), &source)).await;
+        let (file_id, checksum) =
+            bounded(STEP_LIMIT, "the upload", upload(channel.clone(), &source)).await;
         let upload_rate = rate(size, started.elapsed());
         assert_eq!(checksum, expected, "the server's checksum matches");
         println!("files: UploadFile {upload_rate:.0} MiB/s");
 
         let started = Instant::now();
-        let (received, checksum) = bounded("the download", download(channel, &file_id)).await;
+        let (received, checksum) =
+            bounded(STEP_LIMIT, "the download", download(channel, &file_id)).await;
         let download_rate = rate(size, started.elapsed());
         assert_eq!(received, size, "every byte came back");
         assert_eq!(checksum, expected, "the final chunk's checksum matches");
         println!("files: DownloadFile {download_rate:.0} MiB/s");
 
-        let peak = peak_rss_kib(server.child.id());
+        let peak = peak_rss_kib(server.id());
         println!(
             "files: server peak RSS (VmHWM) {:.1} MiB (limit {} MiB): {}",
             peak as f64 / 1024.0,
@@ -89,17 +96,12 @@ fn main() {
             download_rate / baseline
         );
     });
-    server.stop();
+    server.terminate();
+    server.wait_for_exit();
 }
 
 fn rate(bytes: u64, elapsed: Duration) -> f64 {
     bytes as f64 / MIB / elapsed.as_secs_f64()
-}
-
-async fn bounded<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
-    tokio::time::timeout(STEP_LIMIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {STEP_LIMIT:?}"))
 }
 
 /// Writes `size` pseudo-random bytes (xorshift, so compression or dedup cannot help).
@@ -221,61 +223,4 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .and_then(|value| value.split_whitespace().next())
         .and_then(|kib| kib.parse().ok())
         .expect("VmHWM in /proc/PID/status")
-}
-
-struct Server {
-    child: Child,
-    addr: String,
-}
-
-impl Server {
-    fn stop(mut self) {
-        let _ = Command::new("kill")
-            .arg("-TERM")
-            .arg(self.child.id().to_string())
-            .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// Starts the release binary on 127.0.0.1:0 with its data under `dir`.
-fn start_server(dir: &Path, size: u64) -> Server {
-    let config = dir.join("config.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n    max_file_bytes: {max}\n\
-             log:\n  level: info\n",
-            db = dir.join("streamhub.db").display(),
-            files = dir.join("files").display(),
-            max = size.max(DEFAULT_SIZE),
-        ),
-    )
-    .expect("write the config");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_streamhub"))
-        .arg("-conf")
-        .arg(&config)
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the server binary");
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (found, addr) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest.split_whitespace().next().unwrap_or_default();
-                let _ = found.send(addr.to_owned());
-                sent = true;
-            }
-            // Keep draining so the server never blocks on a full pipe.
-        }
-    });
-    let addr = addr
-        .recv_timeout(Duration::from_secs(30))
-        .expect("the server logs `listening on ADDR`");
-    Server { child, addr }
 }

@@ -16,7 +16,8 @@ use std::{
 use streamhub_api::streaming::{
     LogEntry, LogRequest, streaming_service_client::StreamingServiceClient,
 };
-use support::{BenchServer, Memory};
+use streamhub_testkit::spawn_app_with;
+use support::Memory;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -67,8 +68,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 #[tokio::main]
 async fn main() {
     // Retention stays out of the measurements.
-    let server =
-        BenchServer::start(|config| config.logs.max_entries = 10 * STORE_SIZE as u64).await;
+    let server = spawn_app_with(|config| config.logs.max_entries = 10 * STORE_SIZE as u64).await;
     let channel = server.connect().await;
 
     println!("logs benchmark (release build, SQLite WAL in a temp dir, 127.0.0.1)");

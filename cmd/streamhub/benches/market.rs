@@ -23,7 +23,8 @@ use std::{
 use streamhub_api::streaming::{
     BatchItem, SensorData, StockRequest, streaming_service_client::StreamingServiceClient,
 };
-use support::{BenchServer, Memory};
+use streamhub_testkit::spawn_app_with;
+use support::Memory;
 use tokio::task::JoinSet;
 use tokio_stream::StreamExt as _;
 use tokio_util::sync::CancellationToken;
@@ -45,7 +46,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn run() -> anyhow::Result<()> {
-    let server = BenchServer::start(|config| config.market.seed = 1).await;
+    let server = spawn_app_with(|config| config.market.seed = 1).await;
     let mut channels = Vec::new();
     for _ in 0..CONNECTIONS {
         channels.push(server.connect().await);

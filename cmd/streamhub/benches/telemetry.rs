@@ -12,17 +12,15 @@ use std::{
     time::{Duration, Instant},
 };
 
-use streamhub::Application;
 use streamhub_api::proto::{
     StreamPoint, StreamRequest, stream_service_client::StreamServiceClient,
 };
-use streamhub_conf::Config;
+use streamhub_testkit::spawn_app_with;
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
-    sync::oneshot,
 };
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
 const CLIENTS: usize = 8;
@@ -122,36 +120,21 @@ async fn scrape(addr: SocketAddr) -> usize {
 }
 
 async fn run(label: &str, metrics: bool) {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let mut config = Config::default();
-    config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
-    config.data.database.source = format!("sqlite://{}", dir.path().join("bench.db").display());
-    config.data.storage.root = dir.path().join("files");
-    if metrics {
-        config.server.metrics.addr = Some("127.0.0.1:0".parse().expect("address"));
-    }
-    let app = Application::build(config).await.expect("build");
-    let addr = app.local_addr().expect("address");
-    let metrics_addr = app.metrics_addr();
-    let (stop, stopped) = oneshot::channel::<()>();
-    let server = tokio::spawn(app.run(async {
-        let _ = stopped.await;
-    }));
+    let app = spawn_app_with(|config| {
+        if metrics {
+            config.server.metrics.addr = Some("127.0.0.1:0".parse().expect("address"));
+        }
+    })
+    .await;
     let mut channels = Vec::with_capacity(CLIENTS);
     for _ in 0..CLIENTS {
-        channels.push(
-            Endpoint::from_shared(format!("http://{addr}"))
-                .expect("endpoint")
-                .connect()
-                .await
-                .expect("connect"),
-        );
+        channels.push(app.connect().await);
     }
 
     println!("{label}");
     load("unary Health/Check", &channels, UNARY_CALLS, check).await;
     load("server stream List (7 msgs)", &channels, STREAM_CALLS, list).await;
-    if let Some(metrics_addr) = metrics_addr {
+    if let Some(metrics_addr) = app.metrics_addr {
         let mut times = Vec::with_capacity(SCRAPES);
         let mut size = 0;
         for _ in 0..SCRAPES {
@@ -166,8 +149,7 @@ async fn run(label: &str, metrics: bool) {
             micros(percentile(&times, 0.99)),
         );
     }
-    let _ = stop.send(());
-    server.await.expect("server task").expect("server stops");
+    app.stop().await;
 }
 
 #[tokio::main]

@@ -8,10 +8,6 @@
 //! last child*, and the last holder of a database span is often sqlx's SQLite worker thread,
 //! which has no thread-local subscriber. That is why this test is not in `tests/api`.
 
-#[path = "api/helpers.rs"]
-#[allow(dead_code)] // shared with tests/api; this process needs only part of it
-mod helpers;
-
 use opentelemetry_proto::tonic::{
     collector::{
         metrics::v1::{
@@ -28,13 +24,13 @@ use opentelemetry_proto::tonic::{
 };
 use streamhub::{Application, Telemetry};
 use streamhub_api::streaming::{LogEntry, LogRequest};
+use streamhub_conf::Config;
+use streamhub_testkit::{TestApp, WAIT, within};
 use tokio::{net::TcpListener, sync::mpsc};
 use tokio_stream::wrappers::TcpListenerStream;
 use tonic::{Request, Response, Status};
 use tonic_health::pb::HealthCheckRequest;
 use tracing_subscriber::layer::SubscriberExt as _;
-
-use crate::helpers::{WAIT, serve, test_config, within};
 
 /// A collector that forwards every export request it receives to the test.
 #[derive(Clone)]
@@ -98,11 +94,10 @@ async fn otlp_receives_rpc_spans_with_the_callers_trace_and_the_metrics() {
     );
 
     let data_dir = tempfile::tempdir().expect("create a temporary data directory");
-    let config = test_config(&data_dir, |config| {
-        config.telemetry.otlp.endpoint = format!("http://{collector_addr}");
-        config.telemetry.otlp.export_interval = std::time::Duration::from_millis(100);
-        config.telemetry.service_name = "streamhub-under-test".to_owned();
-    });
+    let mut config = Config::for_tests(data_dir.path());
+    config.telemetry.otlp.endpoint = format!("http://{collector_addr}");
+    config.telemetry.otlp.export_interval = std::time::Duration::from_millis(100);
+    config.telemetry.service_name = "streamhub-under-test".to_owned();
     let telemetry = Telemetry::start(&config).expect("start telemetry");
     let tracer = telemetry.tracer().expect("traces are exported");
     // Global, as in the binary: see the module docs.
@@ -113,7 +108,7 @@ async fn otlp_receives_rpc_spans_with_the_callers_trace_and_the_metrics() {
     let app = Application::build_with(config, telemetry)
         .await
         .expect("build the application");
-    let app = serve(app, data_dir, false).await;
+    let app = TestApp::serve(app, data_dir).await;
 
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
     let caller_span = "00f067aa0ba902b7";

@@ -19,6 +19,7 @@ mod market;
 mod model;
 mod sensors;
 mod telemetry;
+mod testing;
 
 pub use auth::AuthConf;
 pub use batch::BatchConf;

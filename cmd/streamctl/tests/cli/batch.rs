@@ -1,6 +1,8 @@
 //! `streamctl batch`.
 
-use crate::{server::spawn_app, streamctl::run};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::run;
 
 #[tokio::test]
 async fn a_jsonl_file_is_validated_item_by_item() {

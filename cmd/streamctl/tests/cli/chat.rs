@@ -1,9 +1,8 @@
 //! `streamctl chat`: two piped clients in one room.
 
-use crate::{
-    server::{spawn_app, spawn_app_in},
-    streamctl::Session,
-};
+use streamhub_testkit::{spawn_app, spawn_app_in};
+
+use crate::streamctl::Session;
 
 /// `[2026-01-02 15:04:05] rest` with any valid-looking time.
 fn assert_stamped(line: &str, rest: &str) {
@@ -131,7 +130,7 @@ async fn chat_rejoins_after_a_server_restart_and_goes_on() {
     let data_dir = app.stop().await;
     ann.stderr_containing("reconnecting").await;
     bob.stderr_containing("reconnecting").await;
-    let _app = spawn_app_in(data_dir, addr).await;
+    let _app = spawn_app_in(data_dir, |config| config.server.grpc.addr = addr).await;
 
     // A room's sequence is stored: both resume where they were, ids continue, no reset.
     let back = ann

@@ -1,6 +1,8 @@
 //! `streamctl edit`: typed edits from two users on one document.
 
-use crate::{server::spawn_app, streamctl::Session};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::Session;
 
 #[tokio::test]
 async fn typed_inserts_and_deletes_reach_every_editor() {

@@ -4,10 +4,9 @@ use std::collections::HashMap;
 
 use streamhub_api::streaming::LogEntry;
 
-use crate::{
-    server::{TestApp, spawn_app, spawn_app_in},
-    streamctl::{Session, run},
-};
+use streamhub_testkit::{TestApp, spawn_app, spawn_app_in};
+
+use crate::streamctl::{Session, run};
 
 /// Stores `messages` through PushLogs.
 async fn push(app: &TestApp, messages: &[String]) {
@@ -79,7 +78,7 @@ async fn feed_survives_a_server_restart_without_gap_or_duplicate() {
     let addr = app.addr;
     let data_dir = app.stop().await;
     feed.stderr_containing("reconnecting").await;
-    let app = spawn_app_in(data_dir, addr).await;
+    let app = spawn_app_in(data_dir, |config| config.server.grpc.addr = addr).await;
     // Written while the feed may or may not be back: it must get them from the store or live.
     push(&app, &messages(6..=9)).await;
     for _ in 0..4 {

@@ -5,12 +5,10 @@ use std::path::Path;
 use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 use streamhub_api::streaming::{FileChunk, UploadStatusRequest};
+use streamhub_testkit::{TestApp, bounded, spawn_app};
 use tonic::Code;
 
-use crate::{
-    server::{TestApp, spawn_app},
-    streamctl::{Session, run, within},
-};
+use crate::streamctl::{Session, WAIT, run};
 
 /// `len` bytes that differ from file to file (seeded, and the seed is printed).
 fn content(len: usize) -> Vec<u8> {
@@ -152,7 +150,7 @@ async fn an_interrupted_upload_resumes_where_it_stopped() {
         }
     };
     // Known to the server once its first chunk has arrived.
-    within("the upload to reach the server", async {
+    bounded(WAIT, "the upload to reach the server", async {
         loop {
             match status(upload_id.clone()).await {
                 Ok(_) => return,
@@ -166,7 +164,7 @@ async fn an_interrupted_upload_resumes_where_it_stopped() {
     .await;
     slow.kill();
     // The server keeps what arrived before the break.
-    let kept = within("the broken upload to be kept", async {
+    let kept = bounded(WAIT, "the broken upload to be kept", async {
         loop {
             let offset = status(upload_id.clone()).await.expect("GetUploadStatus");
             if offset > 0 {

@@ -2,7 +2,9 @@
 
 use serde_json::Value;
 
-use crate::{server::spawn_app, streamctl::Session};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::Session;
 
 /// The state of `player` in a GameState record.
 fn player<'a>(state: &'a Value, id: &str) -> &'a Value {

@@ -1,9 +1,8 @@
 //! `streamctl health`.
 
-use crate::{
-    server::spawn_app,
-    streamctl::{Session, run},
-};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::{Session, run};
 
 #[tokio::test]
 async fn health_reports_serving_for_people_and_scripts() {

@@ -2,10 +2,9 @@
 
 use std::time::Duration;
 
-use crate::{
-    server::{spawn_app, spawn_app_in, spawn_app_with},
-    streamctl::{Session, run},
-};
+use streamhub_testkit::{spawn_app, spawn_app_in, spawn_app_with};
+
+use crate::streamctl::{Session, run};
 
 const INPUT: &str = "\
 plain line one
@@ -146,7 +145,7 @@ async fn follow_resumes_after_a_server_restart() {
     let addr = app.addr;
     let data_dir = app.stop().await;
     follow.stderr_containing("resuming after id 2").await;
-    let app = spawn_app_in(data_dir, addr).await;
+    let app = spawn_app_in(data_dir, |config| config.server.grpc.addr = addr).await;
     run(
         &app.url(),
         &["push-logs", "--level", "DEBUG"],

@@ -11,7 +11,6 @@ mod game;
 mod health;
 mod logs;
 mod sensors;
-mod server;
 mod stocks;
 mod streamctl;
 mod tls;

@@ -1,6 +1,8 @@
 //! `streamctl sensors`.
 
-use crate::{server::spawn_app, streamctl::run};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::run;
 
 #[tokio::test]
 async fn csv_and_json_lines_are_summarised_with_rejections_counted() {

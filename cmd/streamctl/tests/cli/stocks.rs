@@ -2,7 +2,9 @@
 
 use std::collections::HashMap;
 
-use crate::{server::spawn_app, streamctl::run};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::run;
 
 #[tokio::test]
 async fn stocks_prints_count_prices_of_every_symbol() {

@@ -2,27 +2,20 @@
 //! as an interactive [`Session`] whose standard input the test types into line by line.
 
 use std::{
-    future::Future,
     io::{BufRead as _, BufReader, Write as _},
     process::{Child, ChildStdin, Command, ExitStatus, Stdio},
     time::{Duration, Instant},
 };
 
 use serde_json::Value;
+use streamhub_testkit::bounded;
 use tokio::sync::mpsc;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_streamctl");
 
-/// How long a test waits for an event before it fails.
+/// How long a test waits for streamctl: longer than the kit's [`streamhub_testkit::WAIT`],
+/// since it is a process of its own that starts, connects and reconnects with backoff.
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
-
-/// Awaits `future`, failing the test with `what` if it takes longer than [`WAIT`].
-pub(crate) async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
-    match tokio::time::timeout(WAIT, future).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out after {WAIT:?} waiting for {what}"),
-    }
-}
 
 /// A finished run.
 #[derive(Debug)]
@@ -190,7 +183,7 @@ impl Session {
 
     /// The next line on stdout.
     pub(crate) async fn line(&mut self, what: &str) -> String {
-        let line = within(what, self.stdout.recv()).await;
+        let line = bounded(WAIT, what, self.stdout.recv()).await;
         line.unwrap_or_else(|| {
             panic!(
                 "stdout ended while waiting for {what}; stderr:\n{}",
@@ -232,7 +225,7 @@ impl Session {
     /// Reads stderr lines until one contains `text`; returns it.
     pub(crate) async fn stderr_containing(&mut self, text: &str) -> String {
         loop {
-            let line = within(text, self.stderr.recv())
+            let line = bounded(WAIT, text, self.stderr.recv())
                 .await
                 .unwrap_or_else(|| panic!("stderr ended while waiting for {text:?}"));
             self.stderr_seen.push(line.clone());

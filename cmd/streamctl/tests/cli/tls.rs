@@ -6,7 +6,9 @@ use rcgen::{
     KeyUsagePurpose,
 };
 
-use crate::{server::spawn_app_with, streamctl::run};
+use streamhub_testkit::spawn_app_with;
+
+use crate::streamctl::run;
 
 #[tokio::test]
 async fn tls_ca_verifies_the_server_and_a_foreign_ca_is_refused() {

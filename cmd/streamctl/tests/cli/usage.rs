@@ -1,6 +1,8 @@
 //! Exit codes: 2 for usage errors, 1 for the server's errors and unreachable servers.
 
-use crate::{server::spawn_app, streamctl::run};
+use streamhub_testkit::spawn_app;
+
+use crate::streamctl::run;
 
 #[tokio::test]
 async fn usage_errors_exit_2() {

@@ -1,82 +1,21 @@
-//! What every benchmark needs: the real application started in-process on an ephemeral port
-//! with a throw-away data directory, connections to it, a bound on each step, and this
-//! process's memory. Each benchmark is its own binary and uses part of it.
+//! What the benchmarks share beyond the test kit (`streamhub-testkit`, which starts the server
+//! and bounds each step): reading a stream in a hot loop, a process's memory, and clients
+//! played by a child process. Each benchmark is its own binary and uses part of it.
 #![allow(dead_code, reason = "each benchmark binary uses a different part")]
 
-use std::{fmt, future::Future, time::Duration};
+use std::{fmt, time::Duration};
 
-use streamhub::Application;
-use streamhub_conf::Config;
-use tempfile::TempDir;
-use tokio::{sync::oneshot, task::JoinHandle};
-use tonic::transport::Channel;
+use streamhub_testkit::bounded;
+use tonic::Streaming;
 
-/// The application serving on `127.0.0.1:0` until [`BenchServer::stop`].
-pub(crate) struct BenchServer {
-    /// `http://127.0.0.1:PORT`.
-    pub(crate) endpoint: String,
-    _data_dir: TempDir,
-    shutdown: oneshot::Sender<()>,
-    serving: JoinHandle<anyhow::Result<()>>,
-}
-
-impl BenchServer {
-    /// Starts the application after `configure` has adjusted a configuration whose data
-    /// lives in a temporary directory.
-    pub(crate) async fn start(configure: impl FnOnce(&mut Config)) -> Self {
-        let data_dir = tempfile::tempdir().expect("temporary data directory");
-        let mut config = Config::default();
-        config.server.grpc.addr = "127.0.0.1:0".parse().expect("address");
-        config.server.grpc.shutdown_grace = Duration::from_secs(2);
-        config.data.database.source = format!(
-            "sqlite://{}",
-            data_dir.path().join("streamhub.db").display()
-        );
-        config.data.storage.root = data_dir.path().join("files");
-        configure(&mut config);
-        let app = Application::build(config).await.expect("build the server");
-        let endpoint = format!("http://{}", app.local_addr().expect("address"));
-        let (shutdown, signal) = oneshot::channel::<()>();
-        let serving = tokio::spawn(app.run(async {
-            let _ = signal.await;
-        }));
-        Self {
-            endpoint,
-            _data_dir: data_dir,
-            shutdown,
-            serving,
-        }
-    }
-
-    /// A new connection (HTTP/2 connection, not just a clone of a channel).
-    pub(crate) async fn connect(&self) -> Channel {
-        connect(&self.endpoint).await
-    }
-
-    /// Shuts the server down and waits for a clean stop.
-    pub(crate) async fn stop(self) {
-        let _ = self.shutdown.send(());
-        self.serving
-            .await
-            .expect("server task")
-            .expect("server stops cleanly");
-    }
-}
-
-/// A new connection to `endpoint`.
-pub(crate) async fn connect(endpoint: &str) -> Channel {
-    Channel::from_shared(endpoint.to_owned())
-        .expect("endpoint")
-        .connect()
+/// The next message of a bench stream. Unbounded, unlike the kit's `next`: a timer per
+/// message would weigh on the figures; each step as a whole is bounded instead.
+pub(crate) async fn next<T>(inbound: &mut Streaming<T>) -> T {
+    inbound
+        .message()
         .await
-        .expect("connect")
-}
-
-/// Awaits `future`, panicking after `limit`: a step that slow means the bench is broken.
-pub(crate) async fn bounded<T>(limit: Duration, what: &str, future: impl Future<Output = T>) -> T {
-    tokio::time::timeout(limit, future)
-        .await
-        .unwrap_or_else(|_| panic!("{what} took longer than {limit:?}"))
+        .expect("no error on a bench stream")
+        .expect("the stream stays open")
 }
 
 /// Resident and peak memory of this process.

@@ -2,12 +2,11 @@
 //! user ids that chat, game and edit messages claim checked against the token's user.
 
 use streamhub_api::streaming::{ChatMessage, EditOperation, GameAction, LogRequest, StreamRequest};
+use streamhub_testkit::{TestApp, next, spawn_app_with, within};
 use tokio_stream::StreamExt as _;
 use tonic::{Code, Request, Status, Streaming};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_reflection::pb::v1;
-
-use crate::helpers::{TestApp, spawn_app_with, within};
 
 const ANN_TOKEN: &str = "ann-secret-token";
 const BOB_TOKEN: &str = "bob-secret-token";
@@ -190,10 +189,7 @@ async fn chat_as_another_user_is_permission_denied() {
         .await
         .expect("Chat opens")
         .into_inner();
-    let joined = within("ann's join", events.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let joined = next("ann's join", &mut events).await;
     assert_eq!(
         (joined.kind.as_str(), joined.user_id.as_str()),
         ("join", "ann")
@@ -247,10 +243,7 @@ async fn a_game_action_for_another_player_is_permission_denied() {
         .await
         .expect("GameSession opens")
         .into_inner();
-    let state = within("bob's first state", states.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let state = next("bob's first state", &mut states).await;
     assert!(state.players.contains_key("bob"), "{state:?}");
 }
 
@@ -282,10 +275,7 @@ async fn an_edit_as_another_user_is_permission_denied() {
         .await
         .expect("CollaborativeEdit opens")
         .into_inner();
-    let snapshot = within("ann's snapshot", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let snapshot = next("ann's snapshot", &mut updates).await;
     assert_eq!(snapshot.active_users, ["ann"]);
 }
 
@@ -300,10 +290,7 @@ async fn without_tokens_anyone_may_claim_any_user() {
         .await
         .expect("Chat opens without a token")
         .into_inner();
-    let joined = within("the join", events.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let joined = next("the join", &mut events).await;
     assert_eq!(joined.user_id, "whoever");
 }
 
@@ -331,9 +318,6 @@ async fn a_seed_chat_message_from_another_user_is_permission_denied() {
         .await
         .expect("Chat opens")
         .into_inner();
-    let echo = within("ann's echo", echoes.message())
-        .await
-        .expect("no error")
-        .expect("the echo");
+    let echo = next("ann's echo", &mut echoes).await;
     assert_eq!(echo.user, "ann");
 }

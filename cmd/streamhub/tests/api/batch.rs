@@ -1,9 +1,8 @@
 //! ProcessBatch: the deterministic rules of the contract, through a real client stream.
 
 use streamhub_api::streaming::{BatchItem, BatchResult};
+use streamhub_testkit::{spawn_app, spawn_app_with, within};
 use tonic::Code;
-
-use crate::helpers::{spawn_app, spawn_app_with, within};
 
 fn item(id: &str, kind: &str, data: &[u8]) -> BatchItem {
     BatchItem {

@@ -1,105 +1,31 @@
 //! The real executable: config file plus environment override, SIGTERM, a bad config.
 
-use std::{
-    io::{BufRead as _, BufReader},
-    net::SocketAddr,
-    path::Path,
-    process::{Child, Command, Stdio},
-    time::{Duration, Instant},
-};
+use std::{path::Path, process::Command};
 
+use streamhub_testkit::{BinaryServer, next, within, write_binary_config};
 use tonic::{Code, transport::Endpoint};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-use crate::helpers::{WAIT, within};
-
 pub(crate) const BINARY: &str = env!("CARGO_BIN_EXE_streamhub");
 
+/// Writes `yaml` as the whole config file (for tests of the config itself).
 pub(crate) fn write_config(dir: &Path, yaml: &str) -> std::path::PathBuf {
     let path = dir.join("config.yaml");
     std::fs::write(&path, yaml).expect("write the config file");
     path
 }
 
-/// Writes a config that listens on an ephemeral loopback port, keeps its database and file
-/// store at the given places, and gives open calls 2 s to end at shutdown.
-pub(crate) fn local_config(dir: &Path, database: &Path, files: &Path) -> std::path::PathBuf {
-    write_config(
-        dir,
-        &format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n    shutdown_grace: 2s\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
-            db = database.display(),
-            files = files.display(),
-        ),
-    )
+/// Writes the kit's test config (an ephemeral loopback port, the data under `data_dir`) with
+/// 2 s for open calls to end at shutdown.
+pub(crate) fn local_config(dir: &Path, data_dir: &Path) -> std::path::PathBuf {
+    write_binary_config(dir, data_dir, "server:\n  grpc:\n    shutdown_grace: 2s\n")
 }
 
-/// Sends SIGTERM to `child`.
-pub(crate) fn terminate(child: &Child) {
-    let killed = Command::new("kill")
-        .arg("-TERM")
-        .arg(child.id().to_string())
-        .status()
-        .expect("run kill");
-    assert!(killed.success(), "kill -TERM succeeded");
-}
-
-/// Starts the binary on `config`, with `envs` set, and returns it once it listens.
-pub(crate) fn start_binary(config: &Path, envs: &[(&str, &str)]) -> (Child, SocketAddr) {
-    let mut child = Command::new(BINARY)
-        .arg("-conf")
-        .arg(config)
-        .envs(envs.iter().copied())
-        .env_remove("RUST_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start the binary");
-    let addr = listening_addr(&mut child);
-    (child, addr)
-}
-
-/// Reads the child's log until `listening on ADDR` and returns ADDR.
-fn listening_addr(child: &mut Child) -> SocketAddr {
-    let stdout = child.stdout.take().expect("stdout is piped");
-    let (found, receive) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut sent = false;
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if !sent && let Some(rest) = line.split("listening on ").nth(1) {
-                let addr = rest
-                    .split_whitespace()
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = found.send(addr);
-                sent = true;
-            }
-            // Keep draining so the child never blocks on a full pipe.
-        }
-    });
-    let addr = receive
-        .recv_timeout(WAIT)
-        .expect("the server logs `listening on ADDR`");
-    addr.parse()
-        .expect("a socket address follows `listening on`")
-}
-
-pub(crate) fn wait_for_exit(child: &mut Child) -> std::process::ExitStatus {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the server did not exit in {WAIT:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+/// Starts the binary on `config` and returns it once it listens.
+pub(crate) fn start_binary(config: &Path) -> BinaryServer {
+    BinaryServer::start(BINARY, config, &[])
 }
 
 #[tokio::test]
@@ -116,8 +42,12 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
             files = data.join("files").display(),
         ),
     );
-    let (mut child, addr) =
-        start_binary(&config, &[("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:0")]);
+    let server = BinaryServer::start(
+        BINARY,
+        &config,
+        &[("STREAMHUB__SERVER__GRPC__ADDR", "127.0.0.1:0")],
+    );
+    let addr = server.addr;
     assert!(
         addr.ip().is_loopback() && addr.port() != 0,
         "listening on {addr}"
@@ -143,26 +73,18 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
         .await
         .expect("Watch")
         .into_inner();
-    within("SERVING", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    next("SERVING", &mut updates).await;
 
-    terminate(&child);
+    server.terminate();
 
-    let flipped = within("NOT_SERVING", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let flipped = next("NOT_SERVING", &mut updates).await;
     assert_eq!(flipped.status(), ServingStatus::NotServing);
     let err = within("the Watch to end", updates.message())
         .await
         .expect_err("ends with a status");
     assert_eq!(err.code(), Code::Unavailable);
 
-    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut child))
-        .await
-        .expect("wait task");
+    let status = server.exit().await;
     assert!(status.success(), "exit status {status}");
 }
 
@@ -172,15 +94,11 @@ async fn the_binary_takes_env_over_file_and_stops_cleanly_on_sigterm() {
 #[test]
 fn sigterm_right_after_listening_is_a_graceful_stop() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let config = local_config(
-        dir.path(),
-        &dir.path().join("streamhub.db"),
-        &dir.path().join("files"),
-    );
+    let config = local_config(dir.path(), dir.path());
     for round in 0..8 {
-        let (mut child, _) = start_binary(&config, &[]);
-        terminate(&child);
-        let status = wait_for_exit(&mut child);
+        let mut server = start_binary(&config);
+        server.terminate();
+        let status = server.wait_for_exit();
         assert!(
             status.success(),
             "round {round}: exit status {status} (a signal-killed server has none)"
@@ -250,7 +168,7 @@ async fn run_binary(args: &[&str]) -> (Option<i32>, String, String) {
 
 #[tokio::test]
 async fn probe_exits_0_for_a_serving_server_and_1_when_nothing_answers() {
-    let app = crate::helpers::spawn_app().await;
+    let app = streamhub_testkit::spawn_app().await;
     let addr = app.addr.to_string();
     let (code, stdout, stderr) = run_binary(&["-probe", &addr]).await;
     assert_eq!(code, Some(0), "stdout {stdout} stderr {stderr}");

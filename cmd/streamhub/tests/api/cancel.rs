@@ -8,16 +8,14 @@ use streamhub_api::streaming::{
     DeleteFileRequest, FileChunk, UploadStatusRequest,
     streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{TestApp, spawn_app, within};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, transport::Channel};
 
-use crate::{
-    files::{
-        chunks_of, content, files_under, listed_ids, resume_upload, sha256_hex, storage_root,
-        until, until_partial_holds,
-    },
-    helpers::{TestApp, spawn_app, within},
+use crate::files::{
+    chunks_of, content, files_under, listed_ids, resume_upload, sha256_hex, storage_root, until,
+    until_partial_holds,
 };
 
 const UPLOAD_FILE: &str = "/streaming.StreamingService/UploadFile";

@@ -3,110 +3,8 @@
 
 use sqlx::Connection as _;
 use streamhub_api::streaming::ChatMessage;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Status, Streaming};
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, within};
-
-/// One client stream in a room.
-struct Member {
-    user: String,
-    room: String,
-    /// `None` once the client has half-closed.
-    outbound: Option<mpsc::Sender<ChatMessage>>,
-    inbound: Streaming<ChatMessage>,
-}
-
-impl Member {
-    /// Opens a stream whose first message joins `room` as `user`.
-    async fn join(app: &TestApp, room: &str, user: &str, last_seen_id: i64) -> Self {
-        Self::open(
-            app,
-            ChatMessage {
-                room_id: room.to_owned(),
-                user_id: user.to_owned(),
-                last_seen_id,
-                ..ChatMessage::default()
-            },
-        )
-        .await
-    }
-
-    async fn open(app: &TestApp, first: ChatMessage) -> Self {
-        let (outbound, requests) = mpsc::channel(16);
-        let user = first.user_id.clone();
-        let room = first.room_id.clone();
-        outbound.send(first).await.expect("queue the first message");
-        let inbound = within(
-            "the chat stream to open",
-            app.streaming().chat(ReceiverStream::new(requests)),
-        )
-        .await
-        .expect("Chat opens")
-        .into_inner();
-        Self {
-            user,
-            room,
-            outbound: Some(outbound),
-            inbound,
-        }
-    }
-
-    async fn send_raw(&self, message: ChatMessage) {
-        self.outbound
-            .as_ref()
-            .expect("not half-closed")
-            .send(message)
-            .await
-            .expect("the request stream is open");
-    }
-
-    async fn say(&self, text: &str) {
-        self.send_raw(ChatMessage {
-            room_id: self.room.clone(),
-            user_id: self.user.clone(),
-            message: text.to_owned(),
-            ..ChatMessage::default()
-        })
-        .await;
-    }
-
-    fn half_close(&mut self) {
-        self.outbound = None;
-    }
-
-    async fn next(&mut self) -> ChatMessage {
-        within(
-            &format!("{}'s next chat event", self.user),
-            self.inbound.message(),
-        )
-        .await
-        .unwrap_or_else(|err| panic!("{} got {err} instead of an event", self.user))
-        .unwrap_or_else(|| panic!("{}'s stream ended instead of an event", self.user))
-    }
-
-    /// Skips events until one of `kind` from `user` comes.
-    async fn next_matching(&mut self, kind: &str, user: &str) -> ChatMessage {
-        loop {
-            let event = self.next().await;
-            if event.kind == kind && event.user_id == user {
-                return event;
-            }
-        }
-    }
-
-    /// Reads until the stream ends with an error, which it returns.
-    async fn error(&mut self) -> Status {
-        loop {
-            match within("the stream to end", self.inbound.message()).await {
-                Ok(Some(_)) => {}
-                Ok(None) => panic!("{}'s stream ended OK instead of with an error", self.user),
-                Err(status) => return status,
-            }
-        }
-    }
-}
+use streamhub_testkit::{ChatMember, spawn_app, spawn_app_with, within};
+use tonic::Code;
 
 fn event(id: i64, kind: &str, user: &str, text: &str) -> (i64, String, String, String) {
     (id, kind.to_owned(), user.to_owned(), text.to_owned())
@@ -124,9 +22,9 @@ fn summary(message: &ChatMessage) -> (i64, String, String, String) {
 #[tokio::test]
 async fn every_message_reaches_every_member_including_its_sender_with_ids() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "lobby", "ann", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "lobby", "ann", 0).await;
     assert_eq!(summary(&ann.next().await), event(1, "join", "ann", ""));
-    let mut bob = Member::join(&app, "lobby", "bob", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "lobby", "bob", 0).await;
     for member in [&mut ann, &mut bob] {
         assert_eq!(summary(&member.next().await), event(2, "join", "bob", ""));
     }
@@ -145,7 +43,7 @@ async fn every_message_reaches_every_member_including_its_sender_with_ids() {
     }
 
     // Another room is another sequence and another audience.
-    let mut cid = Member::join(&app, "elsewhere", "cid", 0).await;
+    let mut cid = ChatMember::join(&app.channel, "elsewhere", "cid", 0).await;
     assert_eq!(summary(&cid.next().await), event(1, "join", "cid", ""));
     cid.say("anyone?").await;
     assert_eq!(
@@ -162,8 +60,8 @@ async fn every_message_reaches_every_member_including_its_sender_with_ids() {
 #[tokio::test]
 async fn a_first_message_with_text_joins_and_posts() {
     let app = spawn_app().await;
-    let mut ann = Member::open(
-        &app,
+    let mut ann = ChatMember::open(
+        &app.channel,
         ChatMessage {
             room_id: "r".to_owned(),
             user_id: "ann".to_owned(),
@@ -184,9 +82,9 @@ async fn a_half_close_delivers_everything_then_ends_ok_and_others_see_the_leave(
     // Seed 000's client: send ten messages, half-close, then read. The seed's server ended
     // the stream under it ("transport is closing"); here it gets all of them and a clean end.
     let app = spawn_app().await;
-    let mut watcher = Member::join(&app, "r", "watcher", 0).await;
+    let mut watcher = ChatMember::join(&app.channel, "r", "watcher", 0).await;
     watcher.next_matching("join", "watcher").await;
-    let mut user1 = Member::join(&app, "r", "User1", 0).await;
+    let mut user1 = ChatMember::join(&app.channel, "r", "User1", 0).await;
     for i in 0..10 {
         user1.say(&format!("Hello from User1! Message {i}")).await;
     }
@@ -223,8 +121,8 @@ async fn a_half_close_delivers_everything_then_ends_ok_and_others_see_the_leave(
 #[tokio::test]
 async fn an_abrupt_disconnect_is_seen_as_a_leave() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await;
-    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
     bob.next_matching("join", "bob").await;
     ann.next_matching("join", "bob").await;
     drop(bob); // no half-close: the client just goes away
@@ -234,7 +132,7 @@ async fn an_abrupt_disconnect_is_seen_as_a_leave() {
 #[tokio::test]
 async fn a_resume_replays_what_was_missed_without_gap_or_duplicate_during_live_traffic() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await; // id 1
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await; // id 1
     for i in 0..20 {
         ann.say(&format!("before {i}")).await; // ids 2..=21
     }
@@ -244,7 +142,7 @@ async fn a_resume_replays_what_was_missed_without_gap_or_duplicate_during_live_t
 
     // Bob talks without pause while cid resumes from id 10.
     const LIVE: usize = 300;
-    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
     let talking = tokio::spawn(async move {
         for i in 0..LIVE {
             bob.say(&format!("live {i}")).await;
@@ -252,7 +150,7 @@ async fn a_resume_replays_what_was_missed_without_gap_or_duplicate_during_live_t
         // Keep bob's stream open (and read) until cid has seen everything.
         while let Ok(Some(_)) = bob.inbound.message().await {}
     });
-    let mut cid = Member::join(&app, "r", "cid", 10).await;
+    let mut cid = ChatMember::join(&app.channel, "r", "cid", 10).await;
 
     let mut expected_id = 11;
     let mut live_seen = 0;
@@ -274,14 +172,14 @@ async fn a_resume_replays_what_was_missed_without_gap_or_duplicate_during_live_t
 #[tokio::test]
 async fn a_resume_beyond_the_kept_history_starts_with_a_reset() {
     let app = spawn_app_with(|config| config.chat.history = 5).await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await; // id 1
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await; // id 1
     for i in 0..10 {
         ann.say(&format!("m{i}")).await; // ids 2..=11; 7..=11 are kept
     }
     for _ in 0..11 {
         ann.next().await;
     }
-    let mut bob = Member::join(&app, "r", "bob", 2).await;
+    let mut bob = ChatMember::join(&app.channel, "r", "bob", 2).await;
     let reset = bob.next().await;
     assert_eq!(reset.kind, "reset", "{reset:?}");
     assert_eq!(reset.id, 6, "the reset carries the last id that was lost");
@@ -296,7 +194,7 @@ async fn a_resume_beyond_the_kept_history_starts_with_a_reset() {
     assert_eq!(summary(&bob.next().await), event(12, "join", "bob", ""));
 
     // Resuming from within the kept history needs no reset.
-    let mut cid = Member::join(&app, "r", "cid", 9).await;
+    let mut cid = ChatMember::join(&app.channel, "r", "cid", 9).await;
     assert_eq!(
         summary(&cid.next().await),
         event(10, "message", "ann", "m8")
@@ -307,15 +205,15 @@ async fn a_resume_beyond_the_kept_history_starts_with_a_reset() {
 async fn a_member_that_stops_reading_is_cut_off_and_the_room_goes_on() {
     let app = spawn_app_with(|config| config.chat.member_queue = 16).await;
     // Never reads: its transport buffers fill, then its queue, then the room drops it.
-    let mut slow = Member::join(&app, "r", "slow", 0).await;
-    let mut watcher = Member::join(&app, "r", "watcher", 0).await;
+    let mut slow = ChatMember::join(&app.channel, "r", "slow", 0).await;
+    let mut watcher = ChatMember::join(&app.channel, "r", "watcher", 0).await;
     watcher.next_matching("join", "watcher").await;
     // The flooder reads everything it gets in a task of its own; the watcher paces the flood:
     // the next message goes out only when the watcher has received the last, so the watcher
     // never falls behind itself.
-    let Member {
+    let ChatMember {
         outbound, inbound, ..
-    } = Member::join(&app, "r", "flooder", 0).await;
+    } = ChatMember::join(&app.channel, "r", "flooder", 0).await;
     let flood = outbound.expect("open");
     let flooder_reads = tokio::spawn(async move {
         let mut inbound = inbound;
@@ -373,7 +271,7 @@ async fn a_member_that_stops_reading_is_cut_off_and_the_room_goes_on() {
 #[tokio::test]
 async fn bad_messages_end_only_their_own_stream() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await;
     ann.next_matching("join", "ann").await;
 
     let cases: [(&str, ChatMessage, &str); 4] = [
@@ -414,7 +312,7 @@ async fn bad_messages_end_only_their_own_stream() {
         ),
     ];
     for (what, bad, names) in cases {
-        let mut bob = Member::join(&app, "r", "bob", 0).await;
+        let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
         bob.next_matching("join", "bob").await;
         bob.send_raw(bad).await;
         let status = bob.error().await;
@@ -469,7 +367,7 @@ async fn a_first_message_must_name_a_room_and_a_user() {
         ),
     ];
     for (first, names) in cases {
-        let mut member = Member::open(&app, first.clone()).await;
+        let mut member = ChatMember::open(&app.channel, first.clone()).await;
         let status = member.error().await;
         assert_eq!(status.code(), Code::InvalidArgument, "{first:?}: {status}");
         assert!(status.message().contains(names), "{status}");
@@ -479,9 +377,9 @@ async fn a_first_message_must_name_a_room_and_a_user() {
 #[tokio::test]
 async fn rooms_are_bounded() {
     let app = spawn_app_with(|config| config.chat.max_rooms = 1).await;
-    let mut ann = Member::join(&app, "one", "ann", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "one", "ann", 0).await;
     ann.next().await;
-    let mut bob = Member::join(&app, "two", "bob", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "two", "bob", 0).await;
     let status = bob.error().await;
     assert_eq!(status.code(), Code::ResourceExhausted, "{status}");
     assert!(status.message().contains("limit 1"), "{status}");
@@ -491,14 +389,14 @@ async fn rooms_are_bounded() {
     ann.half_close();
     let end = within("ann's stream to end", ann.inbound.message()).await;
     assert!(matches!(end, Ok(None)), "{end:?}");
-    let mut cid = Member::join(&app, "two", "cid", 0).await;
+    let mut cid = ChatMember::join(&app.channel, "two", "cid", 0).await;
     assert_eq!(summary(&cid.next().await), event(1, "join", "cid", ""));
 }
 
 #[tokio::test]
 async fn shutdown_ends_chat_streams_with_unavailable() {
     let mut app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await;
     ann.next().await;
     let stopped = app.begin_shutdown();
     let status = ann.error().await;
@@ -512,7 +410,7 @@ async fn shutdown_ends_chat_streams_with_unavailable() {
 #[tokio::test]
 async fn a_resume_into_an_emptied_and_reopened_room_replays_exactly_what_was_missed() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await; // id 1
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await; // id 1
     for text in ["one", "two", "three"] {
         ann.say(text).await; // ids 2..=4
     }
@@ -526,7 +424,7 @@ async fn a_resume_into_an_emptied_and_reopened_room_replays_exactly_what_was_mis
     let end = within("ann's stream to end", ann.inbound.message()).await;
     assert!(matches!(end, Ok(None)), "{end:?}");
 
-    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
     let bob_join = bob.next().await;
     assert_eq!(
         summary(&bob_join),
@@ -544,7 +442,7 @@ async fn a_resume_into_an_emptied_and_reopened_room_replays_exactly_what_was_mis
         );
     }
 
-    let mut ann = Member::join(&app, "r", "ann", last_seen).await;
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", last_seen).await;
     let mut expected = vec![event(5, "leave", "ann", ""), event(6, "join", "bob", "")];
     expected.extend((0..8).map(|i| event(7 + i, "message", "bob", &format!("bob {i}"))));
     expected.push(event(15, "join", "ann", ""));
@@ -566,8 +464,8 @@ async fn a_resume_into_an_emptied_and_reopened_room_replays_exactly_what_was_mis
 #[tokio::test]
 async fn a_refused_append_ends_its_author_with_internal_and_spares_the_others() {
     let app = spawn_app().await;
-    let mut ann = Member::join(&app, "r", "ann", 0).await;
-    let mut bob = Member::join(&app, "r", "bob", 0).await;
+    let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await;
+    let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
     ann.next_matching("join", "bob").await;
     bob.next_matching("join", "bob").await;
 

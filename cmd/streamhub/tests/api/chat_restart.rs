@@ -7,76 +7,11 @@ use std::{
     sync::{Arc, Mutex},
 };
 
-use streamhub_api::streaming::{ChatMessage, streaming_service_client::StreamingServiceClient};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Streaming, transport::Channel};
+use streamhub_api::streaming::ChatMessage;
+use streamhub_testkit::{ChatMember, within};
+use tokio::sync::watch;
 
-use crate::{
-    crash::{Server, integrity_check},
-    helpers::within,
-};
-
-/// One chat stream on the real server.
-struct Stream {
-    outbound: mpsc::Sender<ChatMessage>,
-    inbound: Streaming<ChatMessage>,
-}
-
-impl Stream {
-    async fn join(
-        client: &mut StreamingServiceClient<Channel>,
-        room: &str,
-        user: &str,
-        last_seen_id: i64,
-    ) -> Self {
-        let (outbound, requests) = mpsc::channel(16);
-        outbound
-            .send(ChatMessage {
-                room_id: room.to_owned(),
-                user_id: user.to_owned(),
-                last_seen_id,
-                ..ChatMessage::default()
-            })
-            .await
-            .expect("queue the join");
-        let inbound = within("Chat to open", client.chat(ReceiverStream::new(requests)))
-            .await
-            .expect("Chat opens")
-            .into_inner();
-        Self { outbound, inbound }
-    }
-
-    async fn say(&self, text: &str) {
-        self.outbound
-            .send(ChatMessage {
-                message: text.to_owned(),
-                ..ChatMessage::default()
-            })
-            .await
-            .expect("the request stream is open");
-    }
-
-    async fn next(&mut self) -> ChatMessage {
-        within("the next chat event", self.inbound.message())
-            .await
-            .expect("no error")
-            .expect("the stream is open")
-    }
-
-    /// Reads events up to and including the first of `kind` from `user`.
-    async fn until(&mut self, kind: &str, user: &str) -> Vec<ChatMessage> {
-        let mut seen = Vec::new();
-        loop {
-            let event = self.next().await;
-            let found = event.kind == kind && event.user_id == user;
-            seen.push(event);
-            if found {
-                return seen;
-            }
-        }
-    }
-}
+use crate::crash::{integrity_check, start_server};
 
 fn summary(message: &ChatMessage) -> (i64, &str, &str, &str) {
     (
@@ -97,10 +32,10 @@ fn assert_consecutive(events: &[ChatMessage], first: i64) {
 #[tokio::test]
 async fn a_resume_after_a_graceful_restart_replays_what_was_missed_and_ids_continue() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
-    let mut ann = Stream::join(&mut client, "r", "ann", 0).await; // 1
-    let mut bob = Stream::join(&mut client, "r", "bob", 0).await; // 2
+    let server = start_server(dir.path());
+    let channel = server.connect().await;
+    let mut ann = ChatMember::join(&channel, "r", "ann", 0).await; // 1
+    let mut bob = ChatMember::join(&channel, "r", "bob", 0).await; // 2
     ann.until("join", "bob").await;
     bob.until("join", "bob").await;
     for i in 0..5 {
@@ -116,13 +51,15 @@ async fn a_resume_after_a_graceful_restart_replays_what_was_missed_and_ids_conti
         acked_up_to = ann.next().await.id;
     }
 
-    server.terminate().await;
+    server.terminate();
+    let status = server.exit().await;
+    assert!(status.success(), "exit status {status} after SIGTERM");
     // Both streams end with the shutdown; what matters is what the store kept.
     drop((ann, bob));
 
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
-    let mut bob = Stream::join(&mut client, "r", "bob", bob_last_seen).await;
+    let server = start_server(dir.path());
+    let channel = server.connect().await;
+    let mut bob = ChatMember::join(&channel, "r", "bob", bob_last_seen).await;
     let replay = bob.until("join", "bob").await;
     assert_consecutive(&replay, bob_last_seen + 1);
     let messages: Vec<&str> = replay
@@ -159,18 +96,20 @@ async fn a_resume_after_a_graceful_restart_replays_what_was_missed_and_ids_conti
 #[tokio::test]
 async fn a_sigkill_during_chat_keeps_every_acknowledged_message_and_ids_continue() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
-    let mut writer = Stream::join(&mut client, "r", "writer", 0).await; // 1
+    let server = start_server(dir.path());
+    let channel = server.connect().await;
+    let mut writer = ChatMember::join(&channel, "r", "writer", 0).await; // 1
     writer.until("join", "writer").await;
 
     // An echo is the server's acknowledgement of a message.
     let acked: Arc<Mutex<BTreeMap<i64, String>>> = Arc::default();
     let (progress, mut acked_count) = watch::channel(0_usize);
-    let Stream {
+    let ChatMember {
         outbound,
         mut inbound,
+        ..
     } = writer;
+    let outbound = outbound.expect("not half-closed");
     let mut window = acked_count.clone();
     let sending = tokio::spawn(async move {
         for i in 0.. {
@@ -219,10 +158,10 @@ async fn a_sigkill_during_chat_keeps_every_acknowledged_message_and_ids_continue
     let last_acked = *acked.keys().last().expect("acknowledged messages");
 
     assert_eq!(integrity_check(dir.path()).await, "ok");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
+    let server = start_server(dir.path());
+    let channel = server.connect().await;
     // Resume from the very start: the whole (kept) room replays.
-    let mut checker = Stream::join(&mut client, "r", "checker", 1).await;
+    let mut checker = ChatMember::join(&channel, "r", "checker", 1).await;
     let replay = checker.until("join", "checker").await;
     assert!(
         replay.iter().all(|event| event.kind != "reset"),

@@ -18,16 +18,17 @@ use streamhub_api::{
     },
     service::v1::{ChatReq, service_client::ServiceClient},
 };
+use streamhub_testkit::{
+    TestApp, assert_ends_ok, assert_ends_with, next, spawn_app, spawn_app_with, within,
+};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::{Code, Status, Streaming, transport::Channel};
+use tonic::{Code, Status, transport::Channel};
 use tonic_health::pb::HealthCheckRequest;
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, within};
 
 const COMPAT_SERVICES: [&str; 6] = [
     "chat.ChatService",
@@ -66,37 +67,6 @@ async fn open_record(
     .await
     .expect("second request queued");
     (sender, call)
-}
-
-/// The next message of `responses`, which must come.
-async fn next<T>(what: &str, responses: &mut Streaming<T>) -> T {
-    within(what, responses.message())
-        .await
-        .unwrap_or_else(|status| panic!("{what}: got {status}"))
-        .unwrap_or_else(|| panic!("{what}: the stream ended instead"))
-}
-
-/// Asserts that `responses` ends cleanly (OK) with no further message.
-async fn assert_ends_ok<T: std::fmt::Debug>(what: &str, responses: &mut Streaming<T>) {
-    let end = within(what, responses.message()).await;
-    assert!(
-        matches!(end, Ok(None)),
-        "{what}: expected a clean end, got {end:?}"
-    );
-}
-
-/// Reads `responses` to its end, which must be a status with `code`.
-async fn assert_ends_with<T>(what: &str, responses: &mut Streaming<T>, code: Code) -> Status {
-    loop {
-        match within(what, responses.message()).await {
-            Ok(Some(_)) => continue,
-            Ok(None) => panic!("{what}: ended OK, expected {code:?}"),
-            Err(status) => {
-                assert_eq!(status.code(), code, "{what}: {status}");
-                return status;
-            }
-        }
-    }
 }
 
 fn chat_message(user: &str, text: &str, timestamp: i64) -> Message {

@@ -4,70 +4,20 @@
 
 use std::{
     collections::BTreeMap,
-    net::SocketAddr,
     path::{Path, PathBuf},
-    process::Child,
     sync::{Arc, Mutex},
 };
 
 use sqlx::{Connection as _, sqlite::SqliteConnectOptions};
-use streamhub_api::streaming::{
-    EditOperation, LogEntry, LogRequest, streaming_service_client::StreamingServiceClient,
-};
-use tokio::sync::{mpsc, watch};
-use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use streamhub_api::streaming::{EditOperation, LogEntry, LogRequest};
+use streamhub_testkit::{BinaryServer, next, open_edit, within};
+use tokio::sync::watch;
 
-use crate::{
-    binary::{local_config, start_binary, terminate, wait_for_exit},
-    helpers::within,
-};
+use crate::binary::{local_config, start_binary};
 
-/// The real server on a data directory that outlives it.
-pub(crate) struct Server {
-    child: Child,
-    addr: SocketAddr,
-}
-
-impl Server {
-    pub(crate) fn start(dir: &Path) -> Self {
-        let data = dir.join("data");
-        let config = local_config(dir, &database(dir), &data.join("files"));
-        let (child, addr) = start_binary(&config, &[]);
-        Self { child, addr }
-    }
-
-    pub(crate) async fn client(&self) -> StreamingServiceClient<Channel> {
-        let channel = Endpoint::from_shared(format!("http://{}", self.addr))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect to the binary");
-        StreamingServiceClient::new(channel)
-    }
-
-    /// SIGKILL: no shutdown code runs.
-    pub(crate) fn kill(mut self) {
-        self.child.kill().expect("SIGKILL the server");
-        self.child.wait().expect("reap the server");
-    }
-
-    /// SIGTERM, then waits for the graceful stop; asserts it exited 0.
-    pub(crate) async fn terminate(mut self) {
-        terminate(&self.child);
-        let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut self.child))
-            .await
-            .expect("wait task");
-        assert!(status.success(), "exit status {status} after SIGTERM");
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A test that failed half-way must not leave a server running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the real server on `dir/data`, a data directory that outlives it.
+pub(crate) fn start_server(dir: &Path) -> BinaryServer {
+    start_binary(&local_config(dir, &dir.join("data")))
 }
 
 fn database(dir: &Path) -> PathBuf {
@@ -107,8 +57,8 @@ fn sent_entry(batch: usize, index: usize) -> LogEntry {
 #[tokio::test]
 async fn a_sigkill_during_push_logs_keeps_every_acknowledged_entry_and_no_half_entry() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let client = server.client().await;
+    let server = start_server(dir.path());
+    let client = server.streaming().await;
 
     // Batches go out back to back; each acknowledged one is recorded with its ids.
     let acked: Arc<Mutex<Vec<(usize, i64, i64)>>> = Arc::default();
@@ -144,8 +94,8 @@ async fn a_sigkill_during_push_logs_keeps_every_acknowledged_entry_and_no_half_e
     let acked = acked.lock().expect("lock").clone();
 
     assert_eq!(integrity_check(dir.path()).await, "ok");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
+    let server = start_server(dir.path());
+    let mut client = server.streaming().await;
     let mut stored = client
         .stream_logs(LogRequest::default())
         .await
@@ -220,23 +170,18 @@ fn text_after(revision: i64) -> String {
 #[tokio::test]
 async fn a_sigkill_during_document_edits_keeps_every_acknowledged_revision() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
-
-    let (ops, requests) = mpsc::channel(16);
-    ops.send(EditOperation {
+    let server = start_server(dir.path());
+    let join = EditOperation {
         user_id: "writer".to_owned(),
         document_id: "doc".to_owned(),
         operation_type: "JOIN".to_owned(),
         ..EditOperation::default()
-    })
-    .await
-    .expect("queue the join");
-    let mut updates = client
-        .collaborative_edit(ReceiverStream::new(requests))
-        .await
-        .expect("CollaborativeEdit opens")
-        .into_inner();
+    };
+    let (ops, mut updates) = within(
+        "CollaborativeEdit to open",
+        open_edit(server.connect().await, join, 16),
+    )
+    .await;
     // Edits stream out as fast as the server takes them (up to 16 queued).
     let sender = tokio::spawn(async move {
         for index in 0.. {
@@ -248,10 +193,7 @@ async fn a_sigkill_during_document_edits_keeps_every_acknowledged_revision() {
     // An update is the server's acknowledgement: the edit is applied and persisted.
     let mut acked = 0_i64;
     while acked < 300 {
-        let update = within("the next update", updates.message())
-            .await
-            .expect("no error")
-            .expect("open");
+        let update = next("the next update", &mut updates).await;
         if update.operation.is_some() {
             assert_eq!(update.content, text_after(update.revision));
             acked = update.revision;
@@ -261,8 +203,8 @@ async fn a_sigkill_during_document_edits_keeps_every_acknowledged_revision() {
     sender.abort();
 
     assert_eq!(integrity_check(dir.path()).await, "ok");
-    let server = Server::start(dir.path());
-    let mut client = server.client().await;
+    let server = start_server(dir.path());
+    let mut client = server.streaming().await;
     let mut snapshot = client
         .collaborative_edit(tokio_stream::iter([EditOperation {
             user_id: "reader".to_owned(),
@@ -273,10 +215,7 @@ async fn a_sigkill_during_document_edits_keeps_every_acknowledged_revision() {
         .await
         .expect("CollaborativeEdit opens")
         .into_inner();
-    let restored = within("the snapshot after restart", snapshot.message())
-        .await
-        .expect("no error")
-        .expect("a snapshot");
+    let restored = next("the snapshot after restart", &mut snapshot).await;
     assert!(
         restored.revision >= acked,
         "acknowledged revision {acked} survives, restored {}",

@@ -10,6 +10,7 @@ use std::{future::Future, net::SocketAddr, time::Duration};
 use streamhub_api::streaming::{
     ChatMessage, EditOperation, GameAction, streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{spawn_app_with, within};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::{
@@ -22,8 +23,6 @@ use tokio::{
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Streaming, transport::Endpoint};
-
-use crate::helpers::{spawn_app_with, within};
 
 /// A TCP proxy to the server that can be frozen.
 struct FreezableProxy {

@@ -5,11 +5,10 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use streamhub_api::streaming::{DocumentUpdate, EditOperation};
 use streamhub_biz::SplitMix64;
+use streamhub_testkit::{TestApp, next, spawn_app, spawn_app_in, spawn_app_with, within};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Streaming};
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_in, spawn_app_with, within};
 
 /// An open editing stream: a sender for operations and the updates coming back.
 struct Editor {
@@ -344,15 +343,9 @@ async fn half_close_delivers_the_editors_own_update_then_ends_ok() {
     ed.send(ed.op("JOIN", 0, "", 0, None)).await;
     ed.send(ed.op("INSERT", 0, "bye", 0, None)).await;
     drop(ed.ops);
-    let snapshot = within("snapshot", ed.updates.message())
-        .await
-        .expect("ok")
-        .expect("snapshot");
+    let snapshot = next("snapshot", &mut ed.updates).await;
     assert_eq!(snapshot.revision, 0);
-    let update = within("own update", ed.updates.message())
-        .await
-        .expect("ok")
-        .expect("the editor's own update");
+    let update = next("own update", &mut ed.updates).await;
     assert_eq!((update.revision, update.content.as_str()), (1, "bye"));
     let end = within("the end", ed.updates.message()).await;
     assert!(

@@ -15,6 +15,7 @@ use streamhub_api::streaming::{
     DeleteFileRequest, FileChunk, FileRequest, ListFilesRequest, UploadResult, UploadStatusRequest,
     streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{TestApp, WAIT, spawn_app, spawn_app_in, spawn_app_with, within};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{
@@ -22,10 +23,7 @@ use tonic::{
     transport::{Channel, Endpoint},
 };
 
-use crate::{
-    binary::{local_config, start_binary},
-    helpers::{TestApp, WAIT, spawn_app, spawn_app_in, spawn_app_with, within},
-};
+use crate::binary::{local_config, start_binary};
 
 const CHUNK: usize = 64 * 1024;
 
@@ -1161,14 +1159,10 @@ async fn malformed_input_gets_a_precise_status_and_the_server_keeps_serving() {
 async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
     let dir = tempfile::tempdir().expect("temp dir");
     let root = dir.path().join("files");
-    let config = local_config(dir.path(), &dir.path().join("streamhub.db"), &root);
-    let start = || start_binary(&config, &[]);
-    let (mut child, addr) = start();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
+    let config = local_config(dir.path(), dir.path());
+    let start = || start_binary(&config);
+    let server = start();
+    let channel = server.connect().await;
     let data = content(400_000, 41);
     let (sender, receiver) = mpsc::channel(4);
     let mut client = StreamingServiceClient::new(channel.clone());
@@ -1187,21 +1181,15 @@ async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
         }
     })
     .await;
-    child.kill().expect("SIGKILL");
-    child.wait().expect("reap");
+    server.kill();
     let _ = within("the cut-off call", call).await;
     assert!(
         !files_under(&root).is_empty(),
         "the kill left a partial file"
     );
 
-    let (mut child, addr) = start();
-    let channel = tonic::transport::Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    let mut client = StreamingServiceClient::new(channel);
+    let server = start();
+    let mut client = server.streaming().await;
     assert!(listed_ids(&mut client).await.is_empty(), "nothing visible");
     assert_eq!(
         files_under(&root),
@@ -1212,8 +1200,7 @@ async fn a_sigkill_mid_upload_leaves_nothing_after_the_restart() {
         .await
         .expect("uploads work after the restart");
     assert_eq!(result.checksum, sha256_hex(&data));
-    child.kill().expect("stop the server");
-    child.wait().expect("reap");
+    server.kill();
 }
 
 #[tokio::test]

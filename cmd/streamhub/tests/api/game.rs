@@ -4,11 +4,10 @@
 use std::collections::HashMap;
 
 use streamhub_api::streaming::{GameAction, GameState, PlayerState};
+use streamhub_testkit::{TestApp, spawn_app, spawn_app_with, within};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, Streaming};
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, within};
 
 /// One player's stream.
 struct Player {

@@ -1,9 +1,8 @@
 //! grpc.health.v1: Check and Watch for "" and every served service, per the spec.
 
+use streamhub_testkit::{next, spawn_app, within};
 use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-
-use crate::helpers::{spawn_app, within};
 
 const SERVED: [&str; 11] = [
     "",
@@ -66,10 +65,7 @@ async fn watch_sends_the_current_status_first() {
         .await
         .expect("Watch starts")
         .into_inner();
-    let first = within("the first Watch update", updates.message())
-        .await
-        .expect("first update is not an error")
-        .expect("stream is open");
+    let first = next("the first Watch update", &mut updates).await;
     assert_eq!(first.status(), ServingStatus::Serving);
 }
 
@@ -82,10 +78,7 @@ async fn watch_of_an_unknown_service_sends_service_unknown_and_stays_open() {
         .await
         .expect("Watch of an unknown service starts (spec: not NOT_FOUND)")
         .into_inner();
-    let first = within("the first Watch update", updates.message())
-        .await
-        .expect("first update is not an error")
-        .expect("stream is open");
+    let first = next("the first Watch update", &mut updates).await;
     assert_eq!(first.status(), ServingStatus::ServiceUnknown);
 
     // Still open: only shutdown ends it, and it ends with UNAVAILABLE rather than OK.

@@ -12,10 +12,9 @@ use streamhub_api::streaming::{
     BatchItem, ChatMessage, EditOperation, GameAction, LogEntry, LogRequest, SensorData,
     StockRequest, StreamRequest,
 };
+use streamhub_testkit::{TestApp, spawn_app, within};
 use tonic::{Code, Status, Streaming, codegen::http::uri::PathAndQuery, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-
-use crate::helpers::{TestApp, spawn_app, within};
 
 /// Every method, as `/package.Service/Method`. (The file methods' field rules are walked in
 /// `files.rs`, whose status checks use [`assert_clean`] too.)

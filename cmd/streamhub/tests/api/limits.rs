@@ -4,10 +4,9 @@
 use std::time::Duration;
 
 use streamhub_api::streaming::UploadStatusRequest;
+use streamhub_testkit::{next, spawn_app, spawn_app_with, within};
 use tonic::{Code, Request};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-
-use crate::helpers::{spawn_app, spawn_app_with, within};
 
 #[tokio::test]
 async fn a_message_over_the_receive_limit_is_resource_exhausted() {
@@ -47,10 +46,7 @@ async fn a_client_deadline_ends_an_open_stream_with_deadline_exceeded() {
         .await
         .expect("Watch starts")
         .into_inner();
-    let first = within("the first update", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let first = next("the first update", &mut updates).await;
     assert_eq!(first.status(), ServingStatus::Serving);
     let err = within("the deadline to end the stream", updates.message())
         .await
@@ -243,10 +239,7 @@ async fn opening_more_documents_than_edit_max_open_documents_is_resource_exhaust
         .await
         .expect("first document opens")
         .into_inner();
-    within("the snapshot", open.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    next("the snapshot", &mut open).await;
     let mut refused = app
         .streaming()
         .collaborative_edit(tokio_stream::iter([join("b")]))

@@ -15,11 +15,10 @@ use streamhub_api::streaming::{
     LogEntry, LogRequest, PushLogsResult, StreamData, StreamRequest,
     streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{TestApp, next, spawn_app, spawn_app_with, within};
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Status, Streaming, transport::Channel};
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, within};
 
 fn entry(service: &str, level: &str, message: &str) -> LogEntry {
     LogEntry {
@@ -258,10 +257,7 @@ async fn follow_delivers_stored_then_live_entries() {
         .await
         .expect("follow starts")
         .into_inner();
-    let old = within("the stored entry", follow.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let old = next("the stored entry", &mut follow).await;
     assert_eq!(old.message, "old");
     push(
         &mut client,
@@ -273,10 +269,7 @@ async fn follow_delivers_stored_then_live_entries() {
     )
     .await
     .expect("accepted");
-    let new = within("the live entry", follow.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let new = next("the live entry", &mut follow).await;
     assert_eq!(new.message, "new");
     assert!(new.id > old.id);
 }
@@ -390,10 +383,7 @@ async fn get_data_stream_resumes_from_the_last_id_without_gap_or_duplicate() {
         .into_inner();
     let mut seen = Vec::new();
     for _ in 0..30 {
-        let item = within("a feed item", first.message())
-            .await
-            .expect("no error")
-            .expect("open");
+        let item = next("a feed item", &mut first).await;
         let json: serde_json::Value = serde_json::from_str(&item.data).expect("data is JSON");
         assert_eq!(json["id"], item.id, "{}", item.data);
         assert_eq!(json["service"], "svc");

@@ -14,7 +14,6 @@ mod edit;
 mod files;
 mod game;
 mod health;
-mod helpers;
 mod hostile;
 mod limits;
 mod logs;

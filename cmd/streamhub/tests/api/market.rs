@@ -7,9 +7,8 @@ use streamhub_api::streaming::{
     StockPrice, StockRequest, streaming_service_client::StreamingServiceClient,
 };
 use streamhub_biz::market::Series;
+use streamhub_testkit::{TestApp, next, spawn_app_with, within};
 use tonic::{Code, Streaming, transport::Endpoint};
-
-use crate::helpers::{TestApp, spawn_app_with, within};
 
 const SEED: u64 = 42;
 
@@ -37,10 +36,7 @@ async fn subscribe(
 }
 
 async fn next_price(prices: &mut Streaming<StockPrice>) -> StockPrice {
-    within("the next price", prices.message())
-        .await
-        .expect("no error")
-        .expect("the stream stays open")
+    next("the next price", prices).await
 }
 
 /// The price the seeded simulation has for `symbol` at `sequence`.

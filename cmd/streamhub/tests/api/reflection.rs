@@ -2,10 +2,9 @@
 
 use prost::Message as _;
 use prost_types::{FileDescriptorProto, field_descriptor_proto::Label};
+use streamhub_testkit::{TestApp, spawn_app};
 use tokio_stream::StreamExt as _;
 use tonic_reflection::pb::{v1, v1alpha};
-
-use crate::helpers::{TestApp, spawn_app};
 
 const SERVICES: [&str; 10] = [
     "chat.ChatService",

@@ -1,9 +1,8 @@
 //! CollectSensorData: statistics over accepted readings, rejected ones counted, limits.
 
 use streamhub_api::streaming::{SensorData, Stats};
+use streamhub_testkit::{spawn_app, spawn_app_with, within};
 use tonic::Code;
-
-use crate::helpers::{spawn_app, spawn_app_with, within};
 
 fn reading(sensor_id: &str, temperature: f64, humidity: f64, pressure: f64, at: i64) -> SensorData {
     SensorData {

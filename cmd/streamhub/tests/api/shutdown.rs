@@ -9,12 +9,12 @@ use streamhub_api::streaming::{
     BatchItem, FileChunk, FileRequest, ListFilesRequest, LogEntry, LogRequest, SensorData,
     UploadStatusRequest, streaming_service_client::StreamingServiceClient,
 };
+use streamhub_testkit::{
+    BinaryServer, next, spawn_app, spawn_app_with, within, write_binary_config,
+};
 use tokio::sync::mpsc;
 use tokio_stream::{StreamExt as _, wrappers::ReceiverStream};
-use tonic::{
-    Code, Status,
-    transport::{Channel, Endpoint},
-};
+use tonic::{Code, Status, transport::Channel};
 use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -22,9 +22,8 @@ use tonic_reflection::pb::v1::{
 };
 
 use crate::{
-    binary::{start_binary, terminate, wait_for_exit, write_config},
+    binary::start_binary,
     files::{chunks_of, content, sha256_hex, upload},
-    helpers::{spawn_app, spawn_app_with, within},
 };
 
 #[tokio::test]
@@ -36,18 +35,12 @@ async fn shutdown_flips_health_ends_open_streams_and_stops_the_server() {
         .await
         .expect("Watch starts")
         .into_inner();
-    let first = within("the first update", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let first = next("the first update", &mut updates).await;
     assert_eq!(first.status(), ServingStatus::Serving);
 
     let stopped = app.begin_shutdown();
 
-    let flipped = within("NOT_SERVING", updates.message())
-        .await
-        .expect("no error before NOT_SERVING")
-        .expect("the stream is still open");
+    let flipped = next("NOT_SERVING", &mut updates).await;
     assert_eq!(flipped.status(), ServingStatus::NotServing);
     let err = within("the Watch to end", updates.message())
         .await
@@ -94,16 +87,10 @@ async fn shutdown_refuses_new_calls_and_bounds_a_stream_that_never_ends() {
         .await
         .expect("Watch starts")
         .into_inner();
-    within("SERVING", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    next("SERVING", &mut updates).await;
 
     let stopped = app.begin_shutdown();
-    let flipped = within("NOT_SERVING", updates.message())
-        .await
-        .expect("no error")
-        .expect("open");
+    let flipped = next("NOT_SERVING", &mut updates).await;
     assert_eq!(flipped.status(), ServingStatus::NotServing);
 
     // Shutdown has started: a new call never reaches its handler (which would answer
@@ -132,29 +119,20 @@ async fn shutdown_refuses_new_calls_and_bounds_a_stream_that_never_ends() {
     drop(requests);
 }
 
-/// Starts the real binary with `grace` for open calls; returns it, a channel to it and the
-/// directory holding its data (the config keeps it there, so a restart finds it again).
+/// Starts the real binary with `grace` for open calls; returns it, a channel to it and its
+/// config (which keeps the data under `dir`, so a restart finds it again).
 async fn start_with_grace(
     dir: &std::path::Path,
     grace: &str,
-) -> (std::process::Child, Channel, std::path::PathBuf) {
-    let data = dir.join("data");
-    let config = write_config(
+) -> (BinaryServer, Channel, std::path::PathBuf) {
+    let config = write_binary_config(
         dir,
-        &format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n    shutdown_grace: {grace}\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
-            db = data.join("streamhub.db").display(),
-            files = data.join("files").display(),
-        ),
+        &dir.join("data"),
+        &format!("server:\n  grpc:\n    shutdown_grace: {grace}\n"),
     );
-    let (child, addr) = start_binary(&config, &[]);
-    let channel = Endpoint::from_shared(format!("http://{addr}"))
-        .expect("endpoint")
-        .connect()
-        .await
-        .expect("connect");
-    (child, channel, config)
+    let server = start_binary(&config);
+    let channel = server.connect().await;
+    (server, channel, config)
 }
 
 /// The call ended with the shutdown status: a status, not a cut connection.
@@ -169,10 +147,8 @@ fn assert_shutting_down<T: std::fmt::Debug>(what: &str, result: Result<T, Status
 
 /// Waits for the process to exit after its last call ended and checks that it exited
 /// cleanly within a second.
-async fn assert_exits_promptly(mut child: std::process::Child, last_call_ended: Instant) {
-    let status = tokio::task::spawn_blocking(move || wait_for_exit(&mut child))
-        .await
-        .expect("wait task");
+async fn assert_exits_promptly(server: BinaryServer, last_call_ended: Instant) {
+    let status = server.exit().await;
     let after_last_call = last_call_ended.elapsed();
     assert!(status.success(), "exit status {status}");
     assert!(
@@ -185,7 +161,7 @@ async fn assert_exits_promptly(mut child: std::process::Child, last_call_ended: 
 async fn sigterm_ends_idle_client_streams_and_follows_at_once_with_unavailable() {
     let dir = tempfile::tempdir().expect("temp dir");
     // A grace far longer than the test waits: only an immediate end passes.
-    let (child, channel, _) = start_with_grace(dir.path(), "60s").await;
+    let (server, channel, _) = start_with_grace(dir.path(), "60s").await;
     let client = StreamingServiceClient::new(channel);
 
     // Each client stream sends one message and then waits, never half-closing.
@@ -251,12 +227,9 @@ async fn sigterm_ends_idle_client_streams_and_follows_at_once_with_unavailable()
         .await
         .expect("StreamLogs")
         .into_inner();
-    within("the pushed entry, live", follow.message())
-        .await
-        .expect("no error")
-        .expect("the entry");
+    next("the pushed entry, live", &mut follow).await;
 
-    terminate(&child);
+    server.terminate();
 
     assert_shutting_down(
         "CollectSensorData",
@@ -282,14 +255,14 @@ async fn sigterm_ends_idle_client_streams_and_follows_at_once_with_unavailable()
     );
     let last_call_ended = Instant::now();
     drop((sensor_tx, batch_tx, logs_tx, upload_tx));
-    assert_exits_promptly(child, last_call_ended).await;
+    assert_exits_promptly(server, last_call_ended).await;
 }
 
 #[tokio::test]
 async fn sigterm_lets_moving_transfers_run_until_the_grace_then_ends_them_with_unavailable() {
     const CHUNK: usize = 64 * 1024;
     let dir = tempfile::tempdir().expect("temp dir");
-    let (child, channel, config) = start_with_grace(dir.path(), "2s").await;
+    let (server, channel, config) = start_with_grace(dir.path(), "2s").await;
     let mut client = StreamingServiceClient::new(channel);
     let file = content(16 * 1024 * 1024, 41);
     let stored = upload(&mut client, chunks_of(&file, CHUNK, 0, ""))
@@ -306,10 +279,7 @@ async fn sigterm_lets_moving_transfers_run_until_the_grace_then_ends_them_with_u
         .await
         .expect("DownloadFile")
         .into_inner();
-    within("the first chunk", download.message())
-        .await
-        .expect("no error")
-        .expect("a chunk");
+    next("the first chunk", &mut download).await;
     let (progress_tx, mut progress_rx) = mpsc::channel::<()>(1);
     let reader = tokio::spawn(async move {
         let mut chunks_after_first = 0_usize;
@@ -345,7 +315,7 @@ async fn sigterm_lets_moving_transfers_run_until_the_grace_then_ends_them_with_u
     within("the download to move", progress_rx.recv()).await;
 
     let terminated = Instant::now();
-    terminate(&child);
+    server.terminate();
     let (chunks_read, status) = within("the download to end", reader).await.expect("task");
     assert_shutting_down("DownloadFile", Err::<(), _>(status));
     assert!(
@@ -365,17 +335,11 @@ async fn sigterm_lets_moving_transfers_run_until_the_grace_then_ends_them_with_u
         chunks_sent < 256,
         "the upload was cut short ({chunks_sent} chunks)"
     );
-    assert_exits_promptly(child, last_call_ended).await;
+    assert_exits_promptly(server, last_call_ended).await;
 
     // The upload cut by the grace was kept: it resumes after a restart.
-    let (restarted, addr) = start_binary(&config, &[]);
-    let mut client = StreamingServiceClient::new(
-        Endpoint::from_shared(format!("http://{addr}"))
-            .expect("endpoint")
-            .connect()
-            .await
-            .expect("connect"),
-    );
+    let restarted = start_binary(&config);
+    let mut client = restarted.streaming().await;
     let offset = client
         .get_upload_status(UploadStatusRequest {
             upload_id: "busy-upload".into(),
@@ -391,6 +355,6 @@ async fn sigterm_lets_moving_transfers_run_until_the_grace_then_ends_them_with_u
     rest.last_mut().expect("chunks").checksum = sha256_hex(&file);
     let resumed = upload(&mut client, rest).await.expect("the resumed upload");
     assert_eq!(resumed.checksum, sha256_hex(&file));
-    terminate(&restarted);
+    restarted.terminate();
     assert_exits_promptly(restarted, Instant::now()).await;
 }

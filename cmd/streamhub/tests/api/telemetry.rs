@@ -3,16 +3,13 @@
 
 use std::collections::HashMap;
 
-use streamhub_api::streaming::{ChatMessage, FileChunk, FileRequest};
+use streamhub_api::streaming::{FileChunk, FileRequest};
+use streamhub_testkit::{ChatMember, TestApp, spawn_app_with, within};
 use tokio::{
     io::{AsyncReadExt as _, AsyncWriteExt as _},
     net::TcpStream,
-    sync::mpsc,
 };
-use tokio_stream::wrappers::ReceiverStream;
 use tonic_health::pb::HealthCheckRequest;
-
-use crate::helpers::{TestApp, spawn_app_with, within};
 
 /// GETs `/metrics` over a plain HTTP/1.1 connection and returns the status line and body.
 async fn scrape(app: &TestApp) -> (String, String) {
@@ -76,35 +73,6 @@ fn sorted(samples: &HashMap<String, f64>) -> Vec<(&String, &f64)> {
     all
 }
 
-async fn join_chat(
-    app: &TestApp,
-    room: &str,
-    user: &str,
-) -> (mpsc::Sender<ChatMessage>, tonic::Streaming<ChatMessage>) {
-    let (outbound, requests) = mpsc::channel(4);
-    outbound
-        .send(ChatMessage {
-            room_id: room.to_owned(),
-            user_id: user.to_owned(),
-            ..ChatMessage::default()
-        })
-        .await
-        .expect("queue the join");
-    let mut inbound = within(
-        "the chat stream to open",
-        app.streaming().chat(ReceiverStream::new(requests)),
-    )
-    .await
-    .expect("Chat opens")
-    .into_inner();
-    let joined = within("the join event", inbound.message())
-        .await
-        .expect("no error")
-        .expect("a join event");
-    assert_eq!(joined.user_id, user, "{joined:?}");
-    (outbound, inbound)
-}
-
 #[tokio::test]
 async fn metrics_endpoint_reports_calls_durations_open_streams_and_rooms() {
     let app = spawn_app_with(|config| {
@@ -125,7 +93,9 @@ async fn metrics_endpoint_reports_calls_durations_open_streams_and_rooms() {
         .await
         .expect_err("unknown service");
     assert_eq!(unknown.code(), tonic::Code::NotFound);
-    let (outbound, mut inbound) = join_chat(&app, "lobby", "ann").await;
+    let mut ann = ChatMember::join(&app.channel, "lobby", "ann", 0).await;
+    let joined = ann.next().await;
+    assert_eq!(joined.user_id, "ann", "{joined:?}");
 
     let check = r#"rpc_method="grpc.health.v1.Health/Check""#;
     let chat = r#"rpc_method="streaming.StreamingService/Chat""#;
@@ -238,8 +208,8 @@ async fn metrics_endpoint_reports_calls_durations_open_streams_and_rooms() {
     );
 
     // Half-close: the stream ends, and with it the active call and the room.
-    drop(outbound);
-    while within("the chat stream to end", inbound.message())
+    ann.half_close();
+    while within("the chat stream to end", ann.inbound.message())
         .await
         .expect("a clean end")
         .is_some()

@@ -7,13 +7,12 @@ use rcgen::{
     BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     KeyUsagePurpose,
 };
+use streamhub_testkit::{TestApp, spawn_app, spawn_app_with, within};
 use tempfile::TempDir;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
-
-use crate::helpers::{TestApp, spawn_app, spawn_app_with, within};
 
 /// PEM files of a throw-away PKI.
 struct Pki {
@@ -162,17 +161,14 @@ async fn mutual_tls_refuses_a_client_without_a_certificate() {
 
 #[test]
 fn an_unreadable_certificate_stops_start_up_naming_the_key() {
-    use crate::binary::{BINARY, write_config};
+    use crate::binary::BINARY;
     let dir = tempfile::tempdir().expect("temp dir");
-    let data = dir.path().join("data");
-    let config = write_config(
+    let config = streamhub_testkit::write_binary_config(
         dir.path(),
+        &dir.path().join("data"),
         &format!(
-            "server:\n  grpc:\n    addr: 127.0.0.1:0\n    tls:\n      cert: {missing}\n      key: {missing}\n\
-             data:\n  database:\n    source: sqlite://{db}\n  storage:\n    root: {files}\n",
+            "server:\n  grpc:\n    tls:\n      cert: {missing}\n      key: {missing}\n",
             missing = dir.path().join("missing.pem").display(),
-            db = data.join("streamhub.db").display(),
-            files = data.join("files").display(),
         ),
     );
     let output = std::process::Command::new(BINARY)
