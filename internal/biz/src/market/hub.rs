@@ -303,15 +303,7 @@ mod tests {
     use futures_util::StreamExt as _;
 
     use super::*;
-
-    fn limits() -> MarketLimits {
-        MarketLimits {
-            default_interval: Duration::from_secs(1),
-            min_interval: Duration::from_millis(10),
-            max_symbols_per_request: 3,
-            max_symbols: 4,
-        }
-    }
+    use crate::market::query::tests::limits;
 
     fn query(symbols: &[&str], interval_ms: u64) -> StockQuery {
         let interval = (interval_ms > 0).then(|| Duration::from_millis(interval_ms));

@@ -90,10 +90,11 @@ impl StockQuery {
 }
 
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
 
-    fn limits() -> MarketLimits {
+    /// The limits the market's tests run with: small enough to reach every bound.
+    pub(crate) fn limits() -> MarketLimits {
         MarketLimits {
             default_interval: Duration::from_secs(1),
             min_interval: Duration::from_millis(10),
