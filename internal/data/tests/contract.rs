@@ -1,6 +1,9 @@
 //! The contract suites of the biz storage traits, run against this crate's implementations:
 //! the same tests the hubs' in-memory fakes pass, so what the hubs' tests learn from the
-//! fakes holds for SQLite and the disk too.
+//! fakes holds for SQLite and the disk too. The log store's suite also runs against
+//! PostgreSQL, on a server this test binary starts itself (`support::postgres`).
+
+mod support;
 
 use std::sync::Arc;
 
@@ -55,4 +58,39 @@ mod document_repo {
     }
 
     streamhub_biz::document_repo_contract!(sqlite_document_repo);
+}
+
+mod log_repo {
+    use streamhub_biz::logs::LogRepo;
+    use streamhub_data::{PgDatabase, PgLogRepo, SqliteLogRepo};
+
+    use super::*;
+
+    mod sqlite {
+        use super::*;
+
+        async fn sqlite_log_repo() -> (Arc<dyn LogRepo>, (Database, TempDir)) {
+            let (database, dir) = database().await;
+            (
+                Arc::new(SqliteLogRepo::new(database.clone())),
+                (database, dir),
+            )
+        }
+
+        streamhub_biz::log_repo_contract!(sqlite_log_repo);
+    }
+
+    mod postgres {
+        use super::*;
+
+        async fn postgres_log_repo() -> (Arc<dyn LogRepo>, PgDatabase) {
+            let url = support::postgres::fresh_database().await;
+            let database = PgDatabase::open(&url, 16)
+                .await
+                .unwrap_or_else(|err| panic!("open {url}: {err}"));
+            (Arc::new(PgLogRepo::new(database.clone())), database)
+        }
+
+        streamhub_biz::log_repo_contract!(postgres_log_repo);
+    }
 }
