@@ -10,6 +10,8 @@
 
 mod logs;
 
+use std::time::Duration;
+
 use sqlx::{
     PgPool,
     postgres::{PgConnectOptions, PgPoolOptions},
@@ -30,9 +32,14 @@ pub struct PgDatabase {
 
 impl PgDatabase {
     /// Connects to `url` (`postgres://user@host:port/db`) with at most `max_connections`
-    /// connections and applies every pending migration. Errors name the URL without its
-    /// password.
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, DataError> {
+    /// connections and applies every pending migration. `acquire_timeout` bounds how long a
+    /// query waits for a connection, and this open for its first one: sqlx retries a refused
+    /// connection until then. Errors name the URL without its password.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        acquire_timeout: Duration,
+    ) -> Result<Self, DataError> {
         let open_error = |reason: String| DataError::Open {
             source_url: without_password(url),
             reason,
@@ -42,6 +49,7 @@ impl PgDatabase {
             .map_err(|err: sqlx::Error| open_error(err.to_string()))?;
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
+            .acquire_timeout(acquire_timeout)
             .connect_with(options)
             .await
             .map_err(|err| open_error(err.to_string()))?;
@@ -107,7 +115,8 @@ mod tests {
     #[tokio::test]
     async fn an_unreachable_server_is_reported_without_the_password() {
         // Port 1 on loopback: nothing listens there, so the connection is refused at once.
-        let err = PgDatabase::open("postgres://ann:s3cret@127.0.0.1:1/hub", 1)
+        let url = "postgres://ann:s3cret@127.0.0.1:1/hub";
+        let err = PgDatabase::open(url, 1, Duration::from_millis(200))
             .await
             .expect_err("nothing listens on port 1");
         let message = err.to_string();

@@ -93,7 +93,7 @@ mod log_repo {
 
         async fn postgres_log_repo() -> (Arc<dyn LogRepo>, PgDatabase) {
             let url = support::postgres::fresh_database().await;
-            let database = PgDatabase::open(&url, 16)
+            let database = PgDatabase::open(&url, 16, Duration::from_secs(10))
                 .await
                 .unwrap_or_else(|err| panic!("open {url}: {err}"));
             (Arc::new(PgLogRepo::new(database.clone())), database)
@@ -131,7 +131,9 @@ mod log_repo {
         #[tokio::test]
         async fn an_append_waits_for_the_one_before_it_to_commit() {
             let url = support::postgres::fresh_database().await;
-            let database = PgDatabase::open(&url, 4).await.expect("open");
+            let database = PgDatabase::open(&url, 4, Duration::from_secs(10))
+                .await
+                .expect("open");
             let repo = PgLogRepo::new(database);
             let mut observer = PgConnection::connect(&url).await.expect("observer");
             let mut blocker = PgConnection::connect(&url).await.expect("blocker");
