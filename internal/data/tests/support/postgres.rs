@@ -5,7 +5,7 @@
 //! The server runs under a small `sh` supervisor whose stdin is a pipe from this process.
 //! Rust runs no destructors for statics at exit, but the kernel closes that pipe however the
 //! binary ends (returns, panics, is killed): the supervisor then reads end-of-file, stops the
-//! server (fast shutdown) and removes the directory.
+//! server and removes the directory.
 //!
 //! When the tests run as root, `initdb` and `postgres` (which refuse to run as root) run as
 //! the `postgres` user through `setpriv`, in a directory that user owns.
@@ -95,11 +95,11 @@ fn start() -> Result<Server, String> {
     if as_root {
         run(Command::new("chown").arg("postgres:").arg(&sockets))?;
     }
-    run(as_server_user(as_root, &bin.join("initdb"))
-        .current_dir(&dir)
+    let mut initdb = as_server_user(as_root, &bin.join("initdb"));
+    initdb
         .args(["--auth=trust", "--username=postgres", "--encoding=UTF8"])
         .args(["--no-locale", "--no-sync", "--pgdata"])
-        .arg(&data))?;
+        .arg(&data);
 
     let port = free_port()?;
     let mut postgres = as_server_user(as_root, &bin.join("postgres"));
@@ -113,13 +113,27 @@ fn start() -> Result<Server, String> {
         .args(["-c", "full_page_writes=off", "-c", "max_connections=200"]);
     let server_command = shell_words(&postgres);
     // The server gets /dev/null; the supervisor's stdin stays the pipe for `read`.
+    // initdb runs under the supervisor too, so the directory goes also when this process
+    // ends during initdb: `read` then sees end-of-file at once. SIGTERM, not SIGINT: a
+    // background job of a non-interactive shell starts with SIGINT ignored, so a SIGINT sent
+    // before postgres installs its handler is lost and `wait` never returns. SIGTERM then
+    // either ends it outright or asks for a smart shutdown, which completes because its
+    // clients (this process) are gone.
+    // SIGPIPE ignored (and so for initdb and postgres too): once this process is gone
+    // nobody reads their output, and a write must not kill the supervisor before its `rm`.
     let script = format!(
-        "{server_command} </dev/null & server=$!\n\
-         read _ignored\n\
-         kill -INT $server 2>/dev/null\n\
-         wait $server\n\
+        "trap '' PIPE\n\
+         if {initdb_command} >&2; then\n\
+           {server_command} </dev/null & server=$!\n\
+           read _ignored\n\
+           kill -TERM $server 2>/dev/null\n\
+           wait $server\n\
+         else\n\
+           echo 'initdb failed' >&2\n\
+         fi\n\
          rm -rf '{}'\n",
-        dir.display()
+        dir.display(),
+        initdb_command = shell_words(&initdb),
     );
     let mut supervisor = Command::new("sh")
         .arg("-c")
@@ -153,7 +167,10 @@ fn start() -> Result<Server, String> {
             }
         }
         if let Some(tx) = ready {
-            let _ = tx.send(Err(format!("the server exited:\n{}", seen.join("\n"))));
+            let _ = tx.send(Err(format!(
+                "initdb or postgres exited:\n{}",
+                seen.join("\n")
+            )));
         }
     });
     match ready_rx.recv_timeout(START_DEADLINE) {
