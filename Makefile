@@ -2,7 +2,7 @@
 CARGO ?= cargo
 CONF ?= configs
 
-.PHONY: run build test fmt-check clippy unit deploy-check bench fmt clean
+.PHONY: run build test fmt-check clippy unit postgres-tools deploy-check bench fmt clean
 
 ## run: build and start the server on 0.0.0.0:9000 (data under ./data)
 run:
@@ -21,8 +21,21 @@ fmt-check:
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 
-unit:
+unit: postgres-tools
 	$(CARGO) test --workspace
+
+## postgres-tools: the data tests start their own PostgreSQL (never one already running); when
+## no initdb is found, install Debian's postgresql package for its binaries
+SUDO = $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+postgres-tools:
+	@if command -v initdb >/dev/null 2>&1 \
+	   || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
+	   || [ -x "$$(pg_config --bindir 2>/dev/null)/initdb" ]; then :; else \
+	  echo "no initdb found: installing Debian's postgresql package"; \
+	  $(SUDO) apt-get update && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y postgresql; \
+	fi
 
 ## deploy-check: lint and validate deploy/ offline (tools from PyPI into .tools/, pinned)
 TOOLS ?= .tools

@@ -7,6 +7,8 @@
 //! ControlledStream, BufferedStream) are views of the same stream.
 
 mod bursts;
+#[cfg(any(test, feature = "testing"))]
+pub mod contract;
 mod entry;
 mod hub;
 mod repo;

@@ -8,6 +8,7 @@ use futures_util::future::BoxFuture;
 
 use sqlx::{
     SqlitePool,
+    postgres::PgDatabaseError,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 use streamhub_biz::Error;
@@ -74,19 +75,17 @@ impl Database {
 }
 
 /// A database failure in the domain's words: one a retry may cure (the database is busy or
-/// locked past the busy timeout, no connection could be had, the connection broke) is
+/// locked past the busy timeout, no connection could be had, the connection broke, the server
+/// is shutting down or out of connections, a serialization conflict) is
 /// [`Error::StorageUnavailable`]; anything else is [`Error::Storage`]. `context` says what was
 /// being done, for the log.
 pub(crate) fn database_error(context: &str, err: sqlx::Error) -> Error {
-    /// SQLite's primary result codes for "busy" and "locked".
-    const TRANSIENT_CODES: [&str; 2] = ["5", "6"];
     let transient = match &err {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => true,
-        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
-            // Extended codes carry the primary code in their low byte.
-            let primary = code.parse::<i32>().map(|code| (code & 0xff).to_string());
-            primary.is_ok_and(|primary| TRANSIENT_CODES.contains(&primary.as_str()))
-        }),
+        sqlx::Error::Database(db) => match db.try_downcast_ref::<PgDatabaseError>() {
+            Some(pg) => postgres_transient(pg.code()),
+            None => db.code().is_some_and(|code| sqlite_transient(&code)),
+        },
         _ => false,
     };
     let detail = format!("{context}: {err}");
@@ -97,11 +96,37 @@ pub(crate) fn database_error(context: &str, err: sqlx::Error) -> Error {
     }
 }
 
+/// SQLite's "busy" (5) and "locked" (6), also as extended codes, which carry the primary code
+/// in their low byte.
+fn sqlite_transient(code: &str) -> bool {
+    code.parse::<i32>()
+        .is_ok_and(|code| matches!(code & 0xff, 5 | 6))
+}
+
+/// PostgreSQL's SQLSTATEs a retry may cure: class 08 (connection exception), class 53
+/// (insufficient resources: too many connections, out of memory or disk), 57P01–57P03 (the
+/// server is shutting down, crashed or starting), 40001 and 40P01 (serialization failure,
+/// deadlock: the transaction was rolled back and may be run again).
+fn postgres_transient(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08")
+        || sqlstate.starts_with("53")
+        || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "40001" | "40P01")
+}
+
 /// The span of one repository operation, `db.<store>.<operation>` (the caller's `$name`):
 /// a child of the call that asked for it, carrying the attributes every database span has
 /// (`db.system`, `db.operation`) and the caller's own fields, in `tracing::info_span!` syntax.
-/// A macro because a span's name and fields are fixed at compile time.
+/// A macro because a span's name and fields are fixed at compile time. `system = "postgresql",`
+/// first names another database than SQLite.
 macro_rules! database_span {
+    (system = $system:literal, $name:literal, $operation:literal $(, $($fields:tt)+)?) => {
+        tracing::info_span!(
+            $name,
+            db.system = $system,
+            db.operation = $operation
+            $(, $($fields)+)?
+        )
+    };
     ($name:literal, $operation:literal $(, $($fields:tt)+)?) => {
         tracing::info_span!(
             $name,
@@ -185,5 +210,32 @@ mod tests {
             .await
             .expect_err("cannot create a dir under a file");
         assert!(err.to_string().contains("data.database.source"), "{err}");
+    }
+
+    #[test]
+    fn busy_locked_and_lost_connections_are_unavailable_other_failures_are_not() {
+        for code in ["5", "6", "261", "517", "262"] {
+            assert!(sqlite_transient(code), "SQLite {code}");
+        }
+        for code in ["1", "19", "2067", "SQLITE"] {
+            assert!(!sqlite_transient(code), "SQLite {code}");
+        }
+        for sqlstate in [
+            "08006", "08001", "53300", "57P01", "57P03", "40001", "40P01",
+        ] {
+            assert!(postgres_transient(sqlstate), "PostgreSQL {sqlstate}");
+        }
+        for sqlstate in ["23505", "42P01", "22003", "57014"] {
+            assert!(!postgres_transient(sqlstate), "PostgreSQL {sqlstate}");
+        }
+        let io = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert!(matches!(
+            database_error("x", sqlx::Error::Io(io)),
+            Error::StorageUnavailable(_)
+        ));
+        assert!(matches!(
+            database_error("x", sqlx::Error::RowNotFound),
+            Error::Storage(_)
+        ));
     }
 }

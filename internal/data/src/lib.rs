@@ -1,4 +1,5 @@
-//! Persistence for streamhub: the SQLite database and the file store.
+//! Persistence for streamhub: the SQLite database, the file store, and (not wired in yet)
+//! the PostgreSQL store.
 //!
 //! [`Data::open`] prepares both on start-up (creating directories, applying the embedded
 //! migrations) and the repositories built from it implement the traits `streamhub-biz`
@@ -10,6 +11,7 @@ mod documents;
 mod files;
 mod logs;
 mod mutex;
+mod postgres;
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,7 @@ pub use database::Database;
 pub use documents::SqliteDocumentRepo;
 pub use files::{Recovered, SqliteFileStore};
 pub use logs::SqliteLogRepo;
+pub use postgres::{PgDatabase, PgLogRepo};
 use streamhub_conf::DataConf;
 
 /// Why the data layer could not start.
