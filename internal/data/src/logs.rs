@@ -44,32 +44,58 @@ fn database(err: sqlx::Error) -> Error {
 }
 
 /// Stored data the log store cannot read back.
-fn storage(detail: impl std::fmt::Display) -> Error {
+pub(crate) fn storage(detail: impl std::fmt::Display) -> Error {
     Error::Storage(detail.to_string())
 }
 
 const COLUMNS: &str = "id, service, level, message, timestamp, metadata";
 
 fn entry_from_row(row: &SqliteRow) -> Result<LogEntry> {
-    let level: i64 = row.try_get("level").map_err(database)?;
-    let level = u8::try_from(level)
-        .ok()
-        .and_then(Level::from_rank)
-        .ok_or_else(|| storage(format!("logs.level holds {level}, not a level")))?;
-    let metadata: String = row.try_get("metadata").map_err(database)?;
-    let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata).map_err(|err| {
-        storage(format!(
-            "logs.metadata is not a JSON object of strings: {err}"
-        ))
-    })?;
-    Ok(LogEntry {
+    StoredRow {
         id: row.try_get("id").map_err(database)?,
         service: row.try_get("service").map_err(database)?,
-        level,
+        level: row.try_get("level").map_err(database)?,
         message: row.try_get("message").map_err(database)?,
-        timestamp: from_unix_nanos(row.try_get("timestamp").map_err(database)?),
-        metadata,
-    })
+        timestamp: row.try_get("timestamp").map_err(database)?,
+        metadata: row.try_get("metadata").map_err(database)?,
+    }
+    .into_entry()
+}
+
+/// A row of the log store as every backend keeps it (level as its rank, time as Unix
+/// nanoseconds, metadata as a JSON object); reading it back checks what only a damaged store
+/// could have got wrong.
+pub(crate) struct StoredRow {
+    pub(crate) id: i64,
+    pub(crate) service: String,
+    pub(crate) level: i64,
+    pub(crate) message: String,
+    pub(crate) timestamp: i64,
+    pub(crate) metadata: String,
+}
+
+impl StoredRow {
+    pub(crate) fn into_entry(self) -> Result<LogEntry> {
+        let level = self.level;
+        let level = u8::try_from(level)
+            .ok()
+            .and_then(Level::from_rank)
+            .ok_or_else(|| storage(format!("logs.level holds {level}, not a level")))?;
+        let metadata: BTreeMap<String, String> =
+            serde_json::from_str(&self.metadata).map_err(|err| {
+                storage(format!(
+                    "logs.metadata is not a JSON object of strings: {err}"
+                ))
+            })?;
+        Ok(LogEntry {
+            id: self.id,
+            service: self.service,
+            level,
+            message: self.message,
+            timestamp: from_unix_nanos(self.timestamp),
+            metadata,
+        })
+    }
 }
 
 /// The `WHERE` clause of `filter` over `id` bounds ?1 (exclusive) and ?2 (inclusive), level ?3

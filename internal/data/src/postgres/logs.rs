@@ -6,18 +6,19 @@
 //! batch costs one round trip for the ids and one for the rows however large it is. Reads are
 //! bounded and retention deletes in chunks, as in [`SqliteLogRepo`](crate::SqliteLogRepo).
 
-use std::{collections::BTreeMap, time::SystemTime};
+use std::time::SystemTime;
 
 use sqlx::{Row as _, postgres::PgRow};
 use streamhub_biz::{
     Error, Result,
-    logs::{
-        Level, LogEntry, LogFilter, LogRepo, NewLogEntry, RepoFuture, from_unix_nanos, unix_nanos,
-    },
+    logs::{LogEntry, LogFilter, LogRepo, NewLogEntry, RepoFuture, unix_nanos},
 };
 
 use super::PgDatabase;
-use crate::database::{database_error, database_span, in_span};
+use crate::{
+    database::{database_error, database_span, in_span},
+    logs::{StoredRow, storage},
+};
 
 /// Rows removed per retention statement.
 const DELETE_CHUNK: i64 = 10_000;
@@ -40,33 +41,18 @@ fn database(err: sqlx::Error) -> Error {
     database_error("log store", err)
 }
 
-/// Stored data the log store cannot read back.
-fn storage(detail: impl std::fmt::Display) -> Error {
-    Error::Storage(detail.to_string())
-}
-
 const COLUMNS: &str = "id, service, level, message, timestamp, metadata";
 
 fn entry_from_row(row: &PgRow) -> Result<LogEntry> {
-    let level: i16 = row.try_get("level").map_err(database)?;
-    let level = u8::try_from(level)
-        .ok()
-        .and_then(Level::from_rank)
-        .ok_or_else(|| storage(format!("logs.level holds {level}, not a level")))?;
-    let metadata: String = row.try_get("metadata").map_err(database)?;
-    let metadata: BTreeMap<String, String> = serde_json::from_str(&metadata).map_err(|err| {
-        storage(format!(
-            "logs.metadata is not a JSON object of strings: {err}"
-        ))
-    })?;
-    Ok(LogEntry {
+    StoredRow {
         id: row.try_get("id").map_err(database)?,
         service: row.try_get("service").map_err(database)?,
-        level,
+        level: row.try_get::<i16, _>("level").map_err(database)?.into(),
         message: row.try_get("message").map_err(database)?,
-        timestamp: from_unix_nanos(row.try_get("timestamp").map_err(database)?),
-        metadata,
-    })
+        timestamp: row.try_get("timestamp").map_err(database)?,
+        metadata: row.try_get("metadata").map_err(database)?,
+    }
+    .into_entry()
 }
 
 /// The `WHERE` clause of `filter` over `id` bounds $1 (exclusive) and $2 (inclusive), level
