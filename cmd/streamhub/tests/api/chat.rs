@@ -122,6 +122,8 @@ async fn a_half_close_delivers_everything_then_ends_ok_and_others_see_the_leave(
 async fn an_abrupt_disconnect_is_seen_as_a_leave() {
     let app = spawn_app().await;
     let mut ann = ChatMember::join(&app.channel, "r", "ann", 0).await;
+    // In before bob, or ann would never hear of his join.
+    ann.next_matching("join", "ann").await;
     let mut bob = ChatMember::join(&app.channel, "r", "bob", 0).await;
     bob.next_matching("join", "bob").await;
     ann.next_matching("join", "bob").await;

@@ -35,6 +35,9 @@ async fn a_resume_after_a_graceful_restart_replays_what_was_missed_and_ids_conti
     let server = start_server(dir.path());
     let channel = server.connect().await;
     let mut ann = ChatMember::join(&channel, "r", "ann", 0).await; // 1
+    // Two streams' first messages race each other to the room: ann must be in before bob
+    // joins, or she never hears of his join.
+    ann.until("join", "ann").await;
     let mut bob = ChatMember::join(&channel, "r", "bob", 0).await; // 2
     ann.until("join", "bob").await;
     bob.until("join", "bob").await;
